@@ -1,0 +1,434 @@
+"""S3 backend on s3fs: ``s3://bucket/prefix`` (also ``s3a://``).
+
+Storage options are passed to :class:`s3fs.S3FileSystem` the way fsspec users expect
+(``key``/``secret``/``token``, ``profile``, ``endpoint_url``, ``client_kwargs``,
+``config_kwargs``, ``s3_additional_kwargs``, ``requester_pays``, ...), except these,
+which this backend takes out first:
+
+``etl_manifests_commit``
+    ``"copy"`` (default) or ``"put"``; see *Commit protocol* below.
+``etl_manifests_retries``
+    Attempts per request before giving up with
+    :class:`~etl_manifests.errors.TransientStorageError` (default 5).
+``etl_manifests_retry_base``
+    First back-off delay in seconds; it doubles per attempt, with jitter (default 0.1).
+
+Unless ``config_kwargs`` sets ``retries`` itself, botocore's own retries are switched
+off so that retrying happens in exactly one place (here) and its timing is predictable.
+
+Version tokens
+    The token of an object is its ETag, followed by ``#<VersionId>`` when the bucket has
+    versioning enabled. It is taken from the same response as the bytes (``read``) or
+    from the response of the request that committed them (``write``).
+
+Commit protocol, ``commit="copy"`` (default)
+    1. ``PutObject`` the bytes to a staged key beside the target
+       (:func:`~etl_manifests.storage.staging_key`); nobody reads staged keys.
+    2. ``CopyObject`` staged -> target with a condition on the *destination*:
+       ``If-Match: <etag>`` to replace a version read before, ``If-None-Match: *`` to
+       create, none for an unconditional write. S3 evaluates the condition and swaps in
+       the new object atomically: readers see the old object or the new one, never a
+       part. ``412 PreconditionFailed`` (or ``404`` for an If-Match on a key that is gone)
+       raises :class:`~etl_manifests.errors.ConflictError` /
+       :class:`~etl_manifests.errors.AlreadyExistsError`; S3's
+       ``409 ConditionalRequestConflict`` (a concurrent conditional write in flight) is
+       retried.
+    3. ``DeleteObject`` the staged key, whether step 2 succeeded or not. A writer killed
+       between steps leaves a staged object, which
+       :meth:`etl_manifests.Manifest.cleanup_staged` removes.
+
+    Requests per save: 3 (PUT + COPY + DELETE). Per load: 1 (GET).
+
+Commit protocol, ``commit="put"``
+    One ``PutObject`` to the target with ``If-Match`` / ``If-None-Match: *``. For
+    S3-compatible stores that honour conditions on PutObject but not on CopyObject.
+    Requests per save: 1. Per load: 1 (GET).
+
+Retries
+    Throttling (429, ``SlowDown``), 5xx, connection resets and timeouts are retried with
+    exponential back-off and jitter, then raise
+    :class:`~etl_manifests.errors.TransientStorageError`. A failed condition (412) is
+    never retried here: the manifest layer reloads, merges and tries again. If the
+    response to a conditional write is lost and the retry finds that the first attempt
+    had landed, the retry fails its condition and raises ``ConflictError``; that is
+    correct, because the layer above reloads (and finds its own write) and merges.
+
+Errors
+    A missing key raises :class:`~etl_manifests.errors.NotFoundError`, so does a missing
+    bucket (the message names the bucket). 401/403 raise
+    :class:`~etl_manifests.errors.PermissionDeniedError`. Messages name the bucket and key
+    and never contain credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, NoReturn, TypeVar
+
+import aiohttp
+import botocore.exceptions
+import s3fs
+from botocore.parsers import ResponseParserError
+from fsspec.asyn import sync
+
+from ...errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    StorageError,
+    TransientStorageError,
+)
+from ...storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend, staging_key
+
+__all__ = ["COMMIT_OPTION", "RETRIES_OPTION", "RETRY_BASE_OPTION", "S3Backend"]
+
+logger = logging.getLogger(__name__)
+
+#: Storage option choosing the commit protocol: ``"copy"`` (default) or ``"put"``.
+COMMIT_OPTION = "etl_manifests_commit"
+#: Storage option: attempts per request for retryable failures (default 5).
+RETRIES_OPTION = "etl_manifests_retries"
+#: Storage option: first back-off delay in seconds (default 0.1).
+RETRY_BASE_OPTION = "etl_manifests_retry_base"
+
+DEFAULT_RETRIES = 5
+DEFAULT_RETRY_BASE = 0.1
+
+_T = TypeVar("_T")
+
+# Transport-level failures worth another attempt.
+_RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    botocore.exceptions.HTTPClientError,  # connection closed/reset, read timeouts
+    botocore.exceptions.ConnectionError,  # endpoint unreachable, connect timeouts
+    botocore.exceptions.IncompleteReadError,
+    ResponseParserError,  # throttling responses sometimes carry broken XML
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+_RETRYABLE_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+        "ConditionalRequestConflict",
+    }
+)
+_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "TokenRefreshRequired",
+    }
+)
+_CONFLICT_CODES = frozenset({"PreconditionFailed"})
+
+
+class _Retry(Exception):
+    """Internal: one attempt failed in a way worth retrying."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+
+
+def _split_root(root: str) -> tuple[str, str, str]:
+    """``s3://[user@]bucket/prefix`` -> (scheme, bucket, prefix), credentials dropped."""
+    scheme, sep, rest = root.partition("://")
+    if not sep:
+        scheme, rest = "s3", root
+    rest = rest.split("?", 1)[0]
+    netloc, _, prefix = rest.partition("/")
+    bucket = netloc.rpartition("@")[2]
+    if not bucket:
+        raise ValueError(f"S3 root {scheme}://{rest} has no bucket; use s3://bucket/prefix")
+    return scheme.lower(), bucket, prefix.strip("/")
+
+
+def _code(exc: botocore.exceptions.ClientError) -> tuple[str, int]:
+    response: Mapping[str, Any] = exc.response or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return code, status
+
+
+def _token(etag: str, version_id: str | None) -> str:
+    # "null" is what S3 reports for objects written while versioning was off/suspended.
+    return f"{etag}#{version_id}" if version_id and version_id != "null" else etag
+
+
+def _etag_of(token: str) -> str:
+    return token.partition("#")[0]
+
+
+class S3Backend(StorageBackend):
+    """Objects under ``s3://bucket/prefix``; see the module docstring for the protocol.
+
+    Safe to use from several threads: requests run on s3fs's event loop thread.
+    """
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        options = dict(storage_options or {})
+        commit = str(options.pop(COMMIT_OPTION, "copy")).lower()
+        if commit not in ("copy", "put"):
+            raise ValueError(f"{COMMIT_OPTION} must be 'copy' or 'put', not {commit!r}")
+        self.commit = commit
+        self.retries = max(1, int(options.pop(RETRIES_OPTION, DEFAULT_RETRIES)))
+        self.retry_base = float(options.pop(RETRY_BASE_OPTION, DEFAULT_RETRY_BASE))
+
+        scheme, self.bucket, self.prefix = _split_root(root)
+        self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+
+        config_kwargs = dict(options.get("config_kwargs") or {})
+        # Retry in one place only: botocore's retries would multiply with ours.
+        config_kwargs.setdefault("retries", {"total_max_attempts": 1})
+        options["config_kwargs"] = config_kwargs
+        # A private instance: close() must not break other users of a cached one.
+        options.setdefault("skip_instance_cache", True)
+        self._fs = s3fs.S3FileSystem(**options)
+
+    def __repr__(self) -> str:
+        return f"S3Backend({self.root!r}, commit={self.commit!r})"
+
+    # --- request plumbing (the only place that talks to S3) -----------------------------
+
+    def _full(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _where(self, full_key: str | None) -> str:
+        return f"s3://{self.bucket}/{full_key}" if full_key else f"s3://{self.bucket}"
+
+    async def _client(self) -> Any:
+        await self._fs.set_session()
+        return await self._fs.get_s3(self.bucket)
+
+    def _request(
+        self,
+        method: str,
+        full_key: str | None,
+        read_body: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Call ``method`` on s3fs's client, retrying transient failures.
+
+        Raises ``botocore.exceptions.ClientError`` for non-retryable S3 errors (callers map
+        them) and :class:`TransientStorageError` when retries run out.
+        """
+
+        async def attempt() -> dict[str, Any]:
+            s3 = await self._client()
+            call = getattr(s3, method)
+            # Adds s3_additional_kwargs / RequestPayer like s3fs's own calls do.
+            params = self._fs._get_s3_method_kwargs(call, Bucket=self.bucket, **kwargs)
+            try:
+                response: dict[str, Any] = await call(**params)
+                if read_body:
+                    async with response["Body"] as body:
+                        response["Body"] = await body.read()
+            except botocore.exceptions.ClientError as exc:
+                code, status = _code(exc)
+                if status == 429 or status >= 500 or code in _RETRYABLE_CODES:
+                    raise _Retry(exc) from exc
+                raise
+            except _RETRYABLE_EXCEPTIONS as exc:
+                raise _Retry(exc) from exc
+            return response
+
+        return self._retrying(f"{method} on {self._where(full_key)}", attempt)
+
+    def _retrying(self, what: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        for number in range(1, self.retries + 1):
+            try:
+                return sync(self._fs.loop, attempt)
+            except _Retry as retry:
+                if number >= self.retries:
+                    raise TransientStorageError(
+                        f"{what} kept failing ({_describe(retry.cause)}) after "
+                        f"{self.retries} attempts; the store is throttling or unreachable: "
+                        f"retry later, or raise the {RETRIES_OPTION} storage option"
+                    ) from retry.cause
+                delay = self.retry_base * 2 ** (number - 1) * random.uniform(0.5, 1.5)
+                logger.debug("retrying %s after %s", what, _describe(retry.cause))
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fail(self, exc: botocore.exceptions.ClientError, full_key: str | None) -> NoReturn:
+        """Map a non-retryable S3 error into our hierarchy."""
+        code, status = _code(exc)
+        where = self._where(full_key)
+        if code == "NoSuchBucket":
+            raise NotFoundError(
+                f"bucket {self.bucket!r} does not exist (while accessing {where}); "
+                "create it, or check the bucket name and the endpoint/region"
+            ) from exc
+        if code in ("NoSuchKey", "NotFound") or status == 404:
+            raise NotFoundError(f"no object at {where}") from exc
+        if code in _DENIED_CODES or status in (401, 403):
+            raise PermissionDeniedError(
+                f"access denied to {where} ({code or status}); check the credentials "
+                f"and the policy of bucket {self.bucket!r}"
+            ) from exc
+        if code in ("PermanentRedirect", "AuthorizationHeaderMalformed") or status == 301:
+            raise StorageError(
+                f"bucket {self.bucket!r} is in another region ({code or status}); set "
+                "client_kwargs={'region_name': ...} or endpoint_url in the storage options"
+            ) from exc
+        raise StorageError(
+            f"S3 refused a request on {where}: {code or 'HTTP'} {status}"
+        ) from exc
+
+    # --- the backend contract ----------------------------------------------------------
+
+    def read(self, key: str) -> Blob:
+        """Return the bytes under ``key`` and their token, from one ``GetObject``."""
+        full = self._full(key)
+        try:
+            response = self._request("get_object", full, read_body=True, Key=full)
+        except botocore.exceptions.ClientError as exc:
+            self._fail(exc, full)
+        return Blob(bytes(response["Body"]), _token(response["ETag"], response.get("VersionId")))
+
+    def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
+        """Store ``data`` under ``key`` atomically, honouring ``expect``; return its token."""
+        full = self._full(key)
+        conditions: dict[str, str] = {}
+        if expect is ABSENT:
+            conditions["IfNoneMatch"] = "*"
+        elif isinstance(expect, str):
+            conditions["IfMatch"] = _etag_of(expect)
+        if self.commit == "put":
+            return self._commit(
+                full, expect, "put_object", Key=full, Body=data, **conditions
+            )
+        staged = staging_key(full)
+        try:
+            try:
+                self._request("put_object", staged, Key=staged, Body=data)
+            except botocore.exceptions.ClientError as exc:
+                self._fail(exc, full)
+            # Note on tokens: the ETag of a (single-part) copy is the MD5 of its bytes, so
+            # replacing an object by identical bytes keeps the ETag (the VersionId in the
+            # token still changes on versioned buckets). That cannot lose an update: an
+            # If-Match on an unchanged ETag means the stored bytes are exactly the bytes
+            # the writer merged against. And the manifest layer stamps a new
+            # ``updated_at`` on every save, so consecutive saves never store equal bytes.
+            return self._commit(
+                full,
+                expect,
+                "copy_object",
+                Key=full,
+                CopySource={"Bucket": self.bucket, "Key": staged},
+                **conditions,
+            )
+        finally:
+            self._discard(staged)
+
+    def _commit(self, full: str, expect: Expect, method: str, **kwargs: Any) -> str:
+        where = self._where(full)
+        try:
+            response = self._request(method, full, **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            code, status = _code(exc)
+            if code in _CONFLICT_CODES or status == 412:
+                if expect is ABSENT:
+                    raise AlreadyExistsError(f"{where} already exists") from exc
+                raise ConflictError(f"{where} changed since it was read") from exc
+            if code == "NoSuchKey" and isinstance(expect, str):
+                raise ConflictError(f"{where} was deleted since it was read") from exc
+            if code == "NoSuchKey" and method == "copy_object":
+                raise StorageError(
+                    f"the staged copy for {where} vanished before it was committed "
+                    "(was cleanup_staged running?); save again"
+                ) from exc
+            self._fail(exc, full)
+        etag = response.get("CopyObjectResult", {}).get("ETag") or response.get("ETag")
+        if not etag:
+            raise StorageError(f"S3 committed {where} but returned no ETag")
+        return _token(str(etag), response.get("VersionId"))
+
+    def _discard(self, staged: str) -> None:
+        """Best-effort removal of a staged object; a leftover is harmless and cleanable."""
+        try:
+            self._request("delete_object", staged, Key=staged)
+        except (botocore.exceptions.ClientError, StorageError) as exc:
+            if isinstance(exc, botocore.exceptions.ClientError) and _code(exc)[0] in (
+                "NoSuchBucket",
+                "NoSuchKey",
+            ):
+                return  # nothing was staged
+            logger.warning(
+                "could not delete staged object %s (%s); remove it with "
+                "Manifest.cleanup_staged()",
+                self._where(staged),
+                _describe(exc),
+            )
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (one ``DeleteObject``); a missing key is not an error."""
+        full = self._full(key)
+        try:
+            self._request("delete_object", full, Key=full)
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc)[0] == "NoSuchKey":
+                return
+            self._fail(exc, full)
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        """Objects whose key starts with ``prefix`` (``ListObjectsV2``, paginated), sorted."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        full_prefix = base + prefix
+        found: list[ObjectInfo] = []
+        token: str | None = None
+        while True:
+            extra = {"ContinuationToken": token} if token else {}
+            try:
+                page = self._request(
+                    "list_objects_v2", full_prefix or None, Prefix=full_prefix, **extra
+                )
+            except botocore.exceptions.ClientError as exc:
+                self._fail(exc, full_prefix or None)
+            for item in page.get("Contents", []):
+                name = str(item["Key"])
+                if name.startswith(base):
+                    found.append(ObjectInfo(name[len(base) :], item.get("Size"),
+                                            item.get("LastModified")))
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                break
+        return sorted(found, key=lambda info: info.key)
+
+    def close(self) -> None:
+        """Close s3fs's client and its connections; a later call reconnects."""
+        creator = getattr(self._fs, "_s3creator", None)
+        if creator is None:
+            return
+        self._fs._s3 = None
+        self._fs._s3creator = None
+        try:
+            sync(self._fs.loop, creator.__aexit__, None, None, None, timeout=5)
+        except Exception as exc:  # closing is best effort
+            logger.debug("closing the S3 client failed: %s", _describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, credential-free description of an error."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code, status = _code(exc)
+        return f"{code or 'HTTP'} {status}".strip()
+    if isinstance(exc, StorageError):
+        return str(exc)
+    return type(exc).__name__

@@ -1,0 +1,175 @@
+"""``ManifestManager``: the one entry point to every process's manifest.
+
+``manager.extractor`` returns the extractor's :class:`Manifest`, created or loaded from
+``{root_dir}/extractor_v{etl_version}.json`` on first access and the same object after
+that. The storage backend is chosen from ``root_dir``'s URL scheme.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from .config import ETLConfig
+from .errors import ManagerConfigurationError
+from .model import Manifest, manifest_key
+from .process import ETLProcess, parse_process
+from .registry import open_backend
+from .retry import RetryPolicy
+from .storage import StorageBackend
+
+__all__ = ["ManifestManager"]
+
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+
+
+def _normalise_root(root_dir: str | os.PathLike[str]) -> str:
+    root = os.fspath(root_dir)
+    if "://" in root:
+        return root.rstrip("/")
+    return os.path.abspath(os.path.expanduser(root))
+
+
+def _redact(root: str) -> str:
+    return _USERINFO.sub(r"\1***@", root)
+
+
+class ManifestManager:
+    """Singleton factory and registry of :class:`Manifest` objects, one per process.
+
+    Constructing it again with the same arguments returns the same object; with
+    different ones it raises :class:`ManagerConfigurationError` (call
+    :meth:`ManifestManager.reset` first, e.g. between tests).
+    """
+
+    _instance: ClassVar[ManifestManager | None] = None
+    _instance_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    root_dir: str
+    etl_version: str
+    storage_options: dict[str, Any]
+    retry: RetryPolicy | None
+    _backend: StorageBackend
+    _manifests: dict[ETLProcess, Manifest]
+    _lock: threading.Lock
+
+    def __new__(
+        cls,
+        root_dir: str | os.PathLike[str],
+        etl_version: str,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> ManifestManager:
+        """Return the manager, creating it on first call.
+
+        :param root_dir: folder or URL holding the manifests (``/data/manifests``,
+            ``s3://bucket/manifests``, ``gs://bucket/manifests``, ``memory://tests``).
+        :param etl_version: the ETL version; part of every manifest's file name.
+        :param storage_options: passed to the backend (s3fs/gcsfs options); ``None``
+            takes them from :class:`ETLConfig` (``ETL_MANIFESTS_STORAGE_OPTIONS``).
+        :param retry: how saves retry after conflicting with other writers.
+        :raises ManagerConfigurationError: a manager with other arguments exists.
+        :raises InvalidNameError: ``etl_version`` is unsafe in a file name.
+        :raises UnknownSchemeError, MissingDependencyError: no usable backend for
+            ``root_dir``'s scheme.
+        """
+        root = _normalise_root(root_dir)
+        options = dict(ETLConfig().storage_options if storage_options is None else storage_options)
+        with cls._instance_lock:
+            existing = cls._instance
+            if existing is not None:
+                if (existing.root_dir, existing.etl_version, existing.storage_options) != (
+                    root,
+                    etl_version,
+                    options,
+                ) or (retry is not None and retry != existing.retry):
+                    raise ManagerConfigurationError(
+                        f"a ManifestManager for {_redact(existing.root_dir)} "
+                        f"(ETL v{existing.etl_version}) already exists and cannot be "
+                        f"re-created for {_redact(root)} (ETL v{etl_version}) or with other "
+                        "options; reuse it, or call ManifestManager.reset() first"
+                    )
+                return existing
+            # Validate the version before touching storage.
+            manifest_key(ETLProcess.EXTRACTOR, etl_version)
+            self = super().__new__(cls)
+            self.root_dir = root
+            self.etl_version = etl_version
+            self.storage_options = options
+            self.retry = retry
+            self._backend = open_backend(root, options)
+            self._manifests = {}
+            self._lock = threading.Lock()
+            cls._instance = self
+            return self
+
+    @classmethod
+    def reset(cls) -> None:
+        """Forget the singleton and its manifests (for tests, or to switch roots).
+
+        Manifest objects handed out before stay usable but are no longer shared.
+        """
+        with cls._instance_lock:
+            if cls._instance is not None:
+                cls._instance._backend.close()
+            cls._instance = None
+
+    @classmethod
+    def instance(cls) -> ManifestManager | None:
+        """The current manager, if one was created."""
+        return cls._instance
+
+    @property
+    def backend(self) -> StorageBackend:
+        """The storage backend chosen from ``root_dir``'s scheme."""
+        return self._backend
+
+    def get(self, process: ETLProcess | str) -> Manifest:
+        """The manifest of ``process`` (the same object on every call).
+
+        :raises UnknownProcessError: naming the valid processes.
+        :raises CorruptManifestError: the stored manifest cannot be read.
+        """
+        proc = parse_process(process)
+        with self._lock:
+            manifest = self._manifests.get(proc)
+            if manifest is None:
+                manifest = Manifest(proc, self.etl_version, self._backend, retry=self.retry)
+                self._manifests[proc] = manifest
+            return manifest
+
+    def __getitem__(self, process: ETLProcess | str) -> Manifest:
+        return self.get(process)
+
+    def __getattr__(self, name: str) -> Manifest:
+        # Only called when normal look-up fails. Private and dunder names are never
+        # intercepted, so copy, pickle, hasattr and debuggers see ordinary behaviour.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self.get(name)
+
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *(p.value for p in ETLProcess)})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Unpickling (e.g. in a worker process) yields that process's singleton.
+        return (_restore, (self.root_dir, self.etl_version, self.storage_options, self.retry))
+
+    def __copy__(self) -> ManifestManager:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ManifestManager:
+        return self
+
+    def __repr__(self) -> str:
+        return f"ManifestManager(root_dir={_redact(self.root_dir)!r}, etl_version={self.etl_version!r})"
+
+
+def _restore(
+    root_dir: str, etl_version: str, storage_options: dict[str, Any], retry: RetryPolicy | None
+) -> ManifestManager:
+    return ManifestManager(root_dir, etl_version, storage_options=storage_options, retry=retry)

@@ -1,0 +1,217 @@
+"""URL scheme -> storage backend, filled by the ``register_backends`` plugin hook.
+
+Plugins are loaded once, on first use: the built-in default plugins, then every
+``etl_manifests`` entry point. Set ``ETL_MANIFESTS_PLUGINS`` to a comma-separated list of
+entry-point names to load only those (an empty value loads none of them); built-in
+backends are always available.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, cast
+
+import pluggy
+
+from . import hookspecs
+from .errors import BackendRegistrationError, MissingDependencyError, UnknownSchemeError
+from .storage import BackendFactory, StorageBackend
+
+__all__ = [
+    "BackendRegistry",
+    "get_plugin_manager",
+    "get_registry",
+    "open_backend",
+    "split_scheme",
+]
+
+ENTRY_POINT_GROUP = "etl_manifests"
+PLUGINS_ENV = "ETL_MANIFESTS_PLUGINS"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "etl_manifests.backends.local",
+    "etl_manifests.backends.memory",
+    "etl_manifests.backends.s3",
+    "etl_manifests.backends.gcs",
+)
+
+# What to install for schemes commonly asked for, so an unknown-scheme error can help.
+_INSTALL_HINTS: dict[str, str] = {
+    "s3": "pip install 'etl-manifests[s3]'",
+    "s3a": "pip install 'etl-manifests[s3]'",
+    "gs": "pip install 'etl-manifests[gcs]'",
+    "gcs": "pip install 'etl-manifests[gcs]'",
+}
+
+# RFC 3986 scheme syntax, lower-cased; one letter is a Windows drive, not a scheme.
+_SCHEME_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
+
+
+def split_scheme(root: str) -> tuple[str, str]:
+    """Return ``(scheme, root)``; a plain path has the scheme ``"file"``."""
+    match = _SCHEME_RE.match(root)
+    if match is None:
+        return "file", root
+    return match.group(1).lower(), root
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: BackendFactory | str
+    requires: str | None
+    extra: str | None
+    replace: bool
+
+
+class BackendRegistry:
+    """Maps URL schemes to backend factories. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, list[_Entry]] = {}
+        self._resolved: dict[str, _Entry] = {}
+        self._loaded: dict[str, BackendFactory] = {}
+        self._lock = threading.Lock()
+
+    def register(
+        self,
+        schemes: str | Sequence[str],
+        factory: BackendFactory | str,
+        *,
+        requires: str | None = None,
+        extra: str | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Register ``factory`` for ``schemes``; see :class:`hookspecs.RegisterBackend`.
+
+        Claims are order-independent: one claim with ``replace=True`` beats any number of
+        plain claims; two plain claims (or two replacing claims) on one scheme are an error.
+        """
+        names = (schemes,) if isinstance(schemes, str) else tuple(schemes)
+        if not names:
+            raise BackendRegistrationError("register() needs at least one URL scheme")
+        if isinstance(factory, str) and ":" not in factory:
+            raise BackendRegistrationError(
+                f"backend factory {factory!r} must be 'package.module:Name' or a callable"
+            )
+        entry = _Entry(factory, requires, extra, replace)
+        with self._lock:
+            for name in names:
+                scheme = name.lower()
+                if not re.fullmatch(r"[a-z][a-z0-9+.-]+", scheme):
+                    raise BackendRegistrationError(f"{name!r} is not a valid URL scheme")
+                claims = [*self._claims.get(scheme, []), entry]
+                self._resolved[scheme] = self._winner(scheme, claims)
+                self._claims[scheme] = claims
+                self._loaded.pop(scheme, None)
+
+    @staticmethod
+    def _winner(scheme: str, claims: list[_Entry]) -> _Entry:
+        replacing = [c for c in claims if c.replace]
+        if len(replacing) > 1 or (not replacing and len(claims) > 1):
+            raise BackendRegistrationError(
+                f"two plugins register the {scheme}:// scheme; uninstall one, or have the "
+                "one that should win register with replace=True"
+            )
+        return replacing[0] if replacing else claims[0]
+
+    @property
+    def schemes(self) -> Mapping[str, BackendFactory | str]:
+        """A read-only view: scheme -> registered factory (or its import string)."""
+        return MappingProxyType({k: v.factory for k, v in self._resolved.items()})
+
+    def factory(self, scheme: str) -> BackendFactory:
+        """Return the factory for ``scheme``, importing it on first use."""
+        scheme = scheme.lower()
+        with self._lock:
+            if scheme in self._loaded:
+                return self._loaded[scheme]
+            entry = self._resolved.get(scheme)
+        if entry is None:
+            known = ", ".join(f"{s}://" for s in sorted(self._resolved))
+            hint = _INSTALL_HINTS.get(scheme)
+            advice = (
+                f"install its backend with: {hint}"
+                if hint
+                else "install a plugin that provides it (see docs/plugins.md)"
+            )
+            raise UnknownSchemeError(
+                f"no storage backend for {scheme}:// ; known schemes: {known}; {advice}"
+            )
+        loaded = _import_factory(scheme, entry)
+        with self._lock:
+            self._loaded[scheme] = loaded
+        return loaded
+
+    def open(self, root: str, storage_options: Mapping[str, Any] | None = None) -> StorageBackend:
+        """Open the backend for ``root`` (a path or URL) with ``storage_options``."""
+        scheme, root = split_scheme(root)
+        return self.factory(scheme)(root, dict(storage_options or {}))
+
+
+def _import_factory(scheme: str, entry: _Entry) -> BackendFactory:
+    if not isinstance(entry.factory, str):
+        return entry.factory
+    module_name, _, attr = entry.factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if entry.requires and missing == entry.requires.split(".")[0]:
+            raise MissingDependencyError(scheme, entry.requires, entry.extra) from exc
+        raise
+    return cast(BackendFactory, getattr(module, attr))
+
+
+_lock = threading.Lock()
+_plugin_manager: pluggy.PluginManager | None = None
+_registry: BackendRegistry | None = None
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with default and entry-point plugins loaded once."""
+    global _plugin_manager
+    with _lock:
+        if _plugin_manager is None:
+            pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+            pm.add_hookspecs(hookspecs)
+            for name in DEFAULT_PLUGINS:
+                pm.register(importlib.import_module(name), name=name)
+            selected = os.environ.get(PLUGINS_ENV)
+            if selected is None:
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            else:
+                for name in filter(None, (n.strip() for n in selected.split(","))):
+                    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+            _plugin_manager = pm
+        return _plugin_manager
+
+
+def get_registry() -> BackendRegistry:
+    """The process-wide registry, filled by every plugin's ``register_backends`` hook."""
+    global _registry
+    pm = get_plugin_manager()
+    with _lock:
+        if _registry is None:
+            registry = BackendRegistry()
+            pm.hook.register_backends(register=registry.register)
+            _registry = registry
+        return _registry
+
+
+def reset_plugins() -> None:
+    """Forget loaded plugins and registrations; the next use loads them again (for tests)."""
+    global _plugin_manager, _registry
+    with _lock:
+        _plugin_manager = None
+        _registry = None
+
+
+def open_backend(root: str, storage_options: Mapping[str, Any] | None = None) -> StorageBackend:
+    """Open the registered backend for ``root``'s URL scheme."""
+    return get_registry().open(root, storage_options)
