@@ -67,7 +67,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import aiohttp
 import botocore.exceptions
@@ -220,6 +220,7 @@ class S3Backend(StorageBackend):
         self,
         method: str,
         full_key: str | None,
+        *,
         read_body: bool = False,
         **kwargs: Any,
     ) -> dict[str, Any]:
@@ -253,7 +254,7 @@ class S3Backend(StorageBackend):
     def _retrying(self, what: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
         for number in range(1, self.retries + 1):
             try:
-                return sync(self._fs.loop, attempt)
+                return cast(_T, sync(self._fs.loop, attempt))
             except _Retry as retry:
                 if number >= self.retries:
                     raise TransientStorageError(
@@ -287,9 +288,7 @@ class S3Backend(StorageBackend):
                 f"bucket {self.bucket!r} is in another region ({code or status}); set "
                 "client_kwargs={'region_name': ...} or endpoint_url in the storage options"
             ) from exc
-        raise StorageError(
-            f"S3 refused a request on {where}: {code or 'HTTP'} {status}"
-        ) from exc
+        raise StorageError(f"S3 refused a request on {where}: {code or 'HTTP'} {status}") from exc
 
     # --- the backend contract ----------------------------------------------------------
 
@@ -311,9 +310,7 @@ class S3Backend(StorageBackend):
         elif isinstance(expect, str):
             conditions["IfMatch"] = _etag_of(expect)
         if self.commit == "put":
-            return self._commit(
-                full, expect, "put_object", Key=full, Body=data, **conditions
-            )
+            return self._commit(full, expect, "put_object", Key=full, Body=data, **conditions)
         staged = staging_key(full)
         try:
             try:
@@ -371,8 +368,7 @@ class S3Backend(StorageBackend):
             ):
                 return  # nothing was staged
             logger.warning(
-                "could not delete staged object %s (%s); remove it with "
-                "Manifest.cleanup_staged()",
+                "could not delete staged object %s (%s); remove it with Manifest.cleanup_staged()",
                 self._where(staged),
                 _describe(exc),
             )
@@ -394,7 +390,7 @@ class S3Backend(StorageBackend):
         found: list[ObjectInfo] = []
         token: str | None = None
         while True:
-            extra = {"ContinuationToken": token} if token else {}
+            extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
             try:
                 page = self._request(
                     "list_objects_v2", full_prefix or None, Prefix=full_prefix, **extra
@@ -404,8 +400,9 @@ class S3Backend(StorageBackend):
             for item in page.get("Contents", []):
                 name = str(item["Key"])
                 if name.startswith(base):
-                    found.append(ObjectInfo(name[len(base) :], item.get("Size"),
-                                            item.get("LastModified")))
+                    found.append(
+                        ObjectInfo(name[len(base) :], item.get("Size"), item.get("LastModified"))
+                    )
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
                 break
