@@ -1,0 +1,408 @@
+"""Google Cloud Storage backend on gcsfs: ``gs://bucket/prefix`` (also ``gcs://``).
+
+Storage options are passed to :class:`gcsfs.GCSFileSystem` the way fsspec users expect
+(``token``, ``project``, ``endpoint_url``, ``requester_pays``, ``session_kwargs``,
+``requests_timeout``, ...), except these, which this backend takes out first:
+
+``etl_manifests_retries``
+    Attempts per request before giving up with
+    :class:`~etl_manifests.errors.TransientStorageError` (default 5).
+``etl_manifests_retry_base``
+    First back-off delay in seconds; it doubles per attempt, with jitter (default 0.1).
+
+Requests go through gcsfs's own authenticated aiohttp session (credentials, endpoint,
+``userProject`` for requester-pays buckets), but not through gcsfs's public file API,
+which cannot send ``ifGenerationMatch``; and not through its retry decorator, so that
+retrying happens in exactly one place (here) and its timing is predictable.
+
+Version tokens
+    The token of an object is its GCS *generation*, a number GCS assigns afresh on
+    every write (also when the bytes are identical), so tokens are exact.
+
+Commit protocol
+    A save is one media upload,
+    ``POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name={key}``, with
+    ``ifGenerationMatch=<generation read before>`` to replace, ``ifGenerationMatch=0``
+    to create, no condition for an unconditional write. GCS evaluates the condition
+    and swaps in the new object atomically; readers see the old object or the new
+    one, never a part. ``412 conditionNotMet`` raises
+    :class:`~etl_manifests.errors.ConflictError` (or
+    :class:`~etl_manifests.errors.AlreadyExistsError` for a create). The new token is
+    the ``generation`` in the upload's response. Nothing is staged.
+
+    Requests per save: 1 (POST).
+
+Loads
+    One media ``GET``; the ``x-goog-generation`` header of that same response gives the
+    generation of exactly those bytes. Requests per load: 1. If a GCS emulator omits
+    that header, the backend falls back to metadata GET -> media GET pinned to that
+    generation -> metadata GET, and accepts the bytes only if both metadata reads name
+    the same generation (generations only grow, so the bytes in between are that
+    generation's); otherwise it repeats. Requests per load then: 3.
+
+Retries
+    429, 408, 5xx, connection resets and timeouts are retried with exponential back-off
+    and jitter, then raise :class:`~etl_manifests.errors.TransientStorageError`. A
+    failed condition (412) is never retried here: the manifest layer reloads, merges and
+    tries again. If the response to a conditional upload is lost and the retry finds
+    that the first attempt had landed, the retry fails its condition and raises
+    ``ConflictError``; that is correct, because the layer above reloads (and finds its
+    own write) and merges.
+
+Errors
+    A missing key raises :class:`~etl_manifests.errors.NotFoundError`, so does a missing
+    bucket (the message names the bucket). 401/403 raise
+    :class:`~etl_manifests.errors.PermissionDeniedError`. Messages name the bucket and key
+    and never contain credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NoReturn, cast
+from urllib.parse import quote
+
+import aiohttp
+import gcsfs
+import google.auth.exceptions
+from fsspec.asyn import sync
+
+from ...errors import (
+    AlreadyExistsError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    StorageError,
+    TransientStorageError,
+)
+from ...storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
+
+__all__ = ["RETRIES_OPTION", "RETRY_BASE_OPTION", "GCSBackend"]
+
+logger = logging.getLogger(__name__)
+
+#: Storage option: attempts per request for retryable failures (default 5).
+RETRIES_OPTION = "etl_manifests_retries"
+#: Storage option: first back-off delay in seconds (default 0.1).
+RETRY_BASE_OPTION = "etl_manifests_retry_base"
+
+DEFAULT_RETRIES = 5
+DEFAULT_RETRY_BASE = 0.1
+#: How often a fallback read (no ``x-goog-generation``) retries a racing writer.
+READ_RACE_ATTEMPTS = 10
+
+_RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientError,  # connection refused/reset, disconnects, payload errors
+    asyncio.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+    google.auth.exceptions.TransportError,  # token refresh could not reach the server
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+    def message(self) -> str:
+        """The error message in a GCS JSON error body, or ``""``."""
+        try:
+            error = self.json().get("error", {})
+        except (ValueError, AttributeError):
+            return ""
+        if isinstance(error, dict):
+            return str(error.get("message", ""))
+        return str(error)
+
+
+class _Retry(Exception):
+    """Internal: one attempt failed in a way worth retrying."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+def _split_root(root: str) -> tuple[str, str, str]:
+    """``gs://[user@]bucket/prefix`` -> (scheme, bucket, prefix), credentials dropped."""
+    scheme, sep, rest = root.partition("://")
+    if not sep:
+        scheme, rest = "gs", root
+    rest = rest.split("?", 1)[0]
+    netloc, _, prefix = rest.partition("/")
+    bucket = netloc.rpartition("@")[2]
+    if not bucket:
+        raise ValueError(f"GCS root {scheme}://{rest} has no bucket; use gs://bucket/prefix")
+    return scheme.lower(), bucket, prefix.strip("/")
+
+
+class GCSBackend(StorageBackend):
+    """Objects under ``gs://bucket/prefix``; see the module docstring for the protocol.
+
+    Safe to use from several threads: requests run on gcsfs's event loop thread.
+    """
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        options = dict(storage_options or {})
+        self.retries = max(1, int(options.pop(RETRIES_OPTION, DEFAULT_RETRIES)))
+        self.retry_base = float(options.pop(RETRY_BASE_OPTION, DEFAULT_RETRY_BASE))
+        scheme, self.bucket, self.prefix = _split_root(root)
+        self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        # A private instance: close() must not break other users of a cached one.
+        options.setdefault("skip_instance_cache", True)
+        self._fs = gcsfs.GCSFileSystem(**options)
+        # Cleared the first time a media download arrives without x-goog-generation.
+        self._generation_header = True
+
+    def __repr__(self) -> str:
+        return f"GCSBackend({self.root!r})"
+
+    # --- request plumbing (the only place that talks to GCS) ----------------------------
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        data: bytes | None,
+        headers: Mapping[str, str],
+    ) -> _Response:
+        """One raw HTTP exchange on gcsfs's authenticated session; no retries, no mapping."""
+        fs = self._fs
+        await fs._set_session()
+        async with fs.session.request(
+            method=method,
+            url=f"{fs._location}/{path}",
+            params=fs._get_params(dict(params)),  # adds userProject when requester pays
+            headers=fs._get_headers(dict(headers)),  # adds the Authorization header
+            data=data,
+            timeout=fs.requests_timeout,
+        ) as response:
+            body = await response.read()
+            headers = {name.lower(): value for name, value in response.headers.items()}
+            return _Response(response.status, headers, body)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        what: str,
+    ) -> _Response:
+        """Send a request, retrying transient failures; return any non-retryable answer."""
+
+        async def attempt() -> _Response:
+            try:
+                response = await self._send(method, path, params or {}, data, headers or {})
+            except _RETRYABLE_EXCEPTIONS as exc:
+                raise _Retry(type(exc).__name__) from exc
+            if response.status in _RETRYABLE_STATUS:
+                raise _Retry(f"HTTP {response.status}")
+            return response
+
+        for number in range(1, self.retries + 1):
+            try:
+                return cast(_Response, sync(self._fs.loop, attempt))
+            except _Retry as retry:
+                if number >= self.retries:
+                    raise TransientStorageError(
+                        f"{method} on {what} kept failing ({retry.cause}) after "
+                        f"{self.retries} attempts; the store is throttling or unreachable: "
+                        f"retry later, or raise the {RETRIES_OPTION} storage option"
+                    ) from retry.__cause__
+                delay = self.retry_base * 2 ** (number - 1) * random.uniform(0.5, 1.5)
+                logger.debug("retrying %s on %s after %s", method, what, retry.cause)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _object_path(self, full: str) -> str:
+        return f"storage/v1/b/{quote(self.bucket, safe='')}/o/{quote(full, safe='')}"
+
+    def _download_path(self, full: str) -> str:
+        return f"download/storage/v1/b/{quote(self.bucket, safe='')}/o/{quote(full, safe='')}"
+
+    def _fail(self, response: _Response, full: str | None) -> NoReturn:
+        """Map a non-retryable error response into our hierarchy."""
+        where = self._where(full)
+        status = response.status
+        if status == 404:
+            if full is None or not self._bucket_exists():
+                raise NotFoundError(
+                    f"bucket {self.bucket!r} does not exist (while accessing {where}); "
+                    "create it, or check the bucket name, project and endpoint"
+                )
+            raise NotFoundError(f"no object at {where}")
+        if status in (401, 403):
+            raise PermissionDeniedError(
+                f"access denied to {where} (HTTP {status}); check the credentials "
+                f"(the 'token' storage option) and the IAM policy of bucket {self.bucket!r}"
+            )
+        raise StorageError(f"GCS refused a request on {where}: HTTP {status}")
+
+    def _bucket_exists(self) -> bool:
+        """Whether the bucket exists; ``True`` when we may not ask (only object rights)."""
+        response = self._request(
+            "GET",
+            f"storage/v1/b/{quote(self.bucket, safe='')}",
+            {"fields": "name"},
+            what=self._where(None),
+        )
+        return response.status != 404
+
+    def _full(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _where(self, full: str | None) -> str:
+        return f"gs://{self.bucket}/{full}" if full else f"gs://{self.bucket}"
+
+    # --- the backend contract ----------------------------------------------------------
+
+    def read(self, key: str) -> Blob:
+        """Return the bytes under ``key`` and their generation (see *Loads* above)."""
+        full = self._full(key)
+        if self._generation_header:
+            response = self._download(full, None)
+            generation = response.headers.get("x-goog-generation")
+            if generation:
+                return Blob(response.body, generation)
+            logger.debug("no x-goog-generation header from %s; pinning reads", self._fs._location)
+            self._generation_header = False
+        for _ in range(READ_RACE_ATTEMPTS):
+            before = self._generation(full)
+            response = self._download(full, before, missing_ok=True)
+            if response.status == 200 and self._generation(full) == before:
+                return Blob(response.body, before)
+        raise TransientStorageError(
+            f"{self._where(full)} kept changing while being read "
+            f"({READ_RACE_ATTEMPTS} attempts); retry later"
+        )
+
+    def _download(
+        self, full: str, generation: str | None, *, missing_ok: bool = False
+    ) -> _Response:
+        params = {"alt": "media"}
+        if generation is not None:
+            params["generation"] = generation
+        response = self._request("GET", self._download_path(full), params, what=self._where(full))
+        if response.status != 200 and not (missing_ok and response.status == 404):
+            self._fail(response, full)
+        return response
+
+    def _generation(self, full: str) -> str:
+        response = self._request(
+            "GET", self._object_path(full), {"fields": "generation"}, what=self._where(full)
+        )
+        if response.status != 200:
+            self._fail(response, full)
+        return str(response.json()["generation"])
+
+    def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
+        """Store ``data`` under ``key`` with one conditional upload; return its generation."""
+        full = self._full(key)
+        where = self._where(full)
+        params = {"uploadType": "media", "name": full}
+        if expect is ABSENT:
+            params["ifGenerationMatch"] = "0"
+        elif isinstance(expect, str):
+            params["ifGenerationMatch"] = expect
+        response = self._request(
+            "POST",
+            f"upload/storage/v1/b/{quote(self.bucket, safe='')}/o",
+            params,
+            bytes(data),
+            {"Content-Type": "application/json"},
+            what=where,
+        )
+        if response.status == 412:
+            if expect is ABSENT:
+                raise AlreadyExistsError(f"{where} already exists")
+            raise ConflictError(f"{where} changed since it was read")
+        if response.status == 404 and isinstance(expect, str) and self._bucket_exists():
+            raise ConflictError(f"{where} was deleted since it was read")
+        if response.status != 200:
+            self._fail(response, full)
+        try:
+            return str(response.json()["generation"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StorageError(f"GCS stored {where} but returned no generation") from exc
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (one ``DELETE``); a missing key is not an error."""
+        full = self._full(key)
+        response = self._request("DELETE", self._object_path(full), what=self._where(full))
+        if response.status in (200, 204):
+            return
+        if response.status == 404 and self._bucket_exists():
+            return
+        self._fail(response, full)
+
+    def list(self, prefix: str = "") -> list[ObjectInfo]:
+        """Objects whose key starts with ``prefix`` (paginated object listing), sorted."""
+        base = f"{self.prefix}/" if self.prefix else ""
+        params = {
+            "prefix": base + prefix,
+            "fields": "items(name,size,updated),nextPageToken",
+        }
+        found: list[ObjectInfo] = []
+        while True:
+            response = self._request(
+                "GET",
+                f"storage/v1/b/{quote(self.bucket, safe='')}/o",
+                params,
+                what=self._where(base + prefix or None),
+            )
+            if response.status != 200:
+                self._fail(response, None if response.status == 404 else base + prefix)
+            page = response.json()
+            for item in page.get("items") or []:
+                name = str(item["name"])
+                if name.startswith(base):
+                    size = item.get("size")
+                    found.append(
+                        ObjectInfo(
+                            name[len(base) :],
+                            int(size) if size is not None else None,
+                            _parse_time(item.get("updated")),
+                        )
+                    )
+            token = page.get("nextPageToken")
+            if not token:
+                break
+            params = {**params, "pageToken": str(token)}
+        return sorted(found, key=lambda info: info.key)
+
+    def close(self) -> None:
+        """Close gcsfs's HTTP session; a later call opens a new one."""
+        session = getattr(self._fs, "_session", None)
+        if session is None or session.closed:
+            return
+        self._fs._session = None
+        try:
+            sync(self._fs.loop, session.close, timeout=5)
+        except Exception as exc:  # closing is best effort
+            logger.debug("closing the GCS session failed: %s", type(exc).__name__)
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
