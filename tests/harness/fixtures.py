@@ -1,0 +1,204 @@
+"""pytest plugin: S3 and GCS emulators on loopback, each behind a :class:`ConditionalProxy`.
+
+Load with ``pytest_plugins = ["harness.fixtures"]``.  Fixtures:
+
+``s3_server`` (session)
+    moto's threaded server plus proxy; an :class:`S3Server`.  While it is alive
+    the ``AWS_*`` credential/region variables are set to dummy values.
+``s3_bucket`` (function)
+    Name of a fresh, uniquely named, empty bucket; fault rules are cleared
+    after the test.
+``gcs_server`` (session)
+    In-memory gcp-storage-emulator plus proxy; a :class:`GcsServer`.  While it
+    is alive ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set.
+``gcs_bucket`` (function)
+    Name of a fresh, uniquely named, empty bucket; fault rules are cleared
+    after the test.
+
+Servers bind 127.0.0.1 on ports chosen by the OS and stop at session end.
+Clients must talk to ``endpoint_url`` (the proxy), never to ``upstream_url``,
+or the precondition enforcement and fault injection are bypassed.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from harness.proxy import ConditionalProxy, FaultRules
+
+__all__ = ["GCS_PROJECT", "GcsServer", "S3Server"]
+
+GCS_PROJECT = "test-project"
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+# Variables that would redirect or re-credential AWS clients away from the emulator.
+_AWS_ENV_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE")
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A running moto server and the proxy in front of it."""
+
+    proxy: ConditionalProxy
+    upstream_url: str
+
+    @property
+    def endpoint_url(self) -> str:
+        """The proxy's URL; point every S3 client here."""
+        return self.proxy.endpoint_url
+
+    @property
+    def faults(self) -> FaultRules:
+        """Fault rules applied by the proxy to every request."""
+        return self.proxy.faults
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``s3fs.S3FileSystem`` that route through the proxy."""
+        return {
+            "key": "testing",
+            "secret": "testing",
+            "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
+        }
+
+    def client(self, **config: Any) -> Any:
+        """A boto3 S3 client on the proxy; ``config`` goes to ``botocore.config.Config``."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, **config),
+        )
+
+
+@dataclass(frozen=True)
+class GcsServer:
+    """A running gcp-storage-emulator and the proxy in front of it."""
+
+    proxy: ConditionalProxy
+    upstream_url: str
+    project: str = GCS_PROJECT
+
+    @property
+    def endpoint_url(self) -> str:
+        """The proxy's URL; point every GCS client here."""
+        return self.proxy.endpoint_url
+
+    @property
+    def faults(self) -> FaultRules:
+        """Fault rules applied by the proxy to every request."""
+        return self.proxy.faults
+
+    @property
+    def storage_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``gcsfs.GCSFileSystem`` that route through the proxy."""
+        return {"endpoint_url": self.endpoint_url, "token": "anon", "project": self.project}
+
+    def create_bucket(self, name: str) -> None:
+        """Create bucket ``name`` through the JSON API (raises on any non-2xx answer)."""
+        request = urllib.request.Request(
+            f"{self.endpoint_url}/storage/v1/b?project={self.project}",
+            data=json.dumps({"name": name}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
+
+def _unique_bucket_name() -> str:
+    # Lower-case, DNS-safe, valid for both S3 and GCS.
+    return f"test-{uuid.uuid4().hex[:20]}"
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto on a free loopback port, behind a precondition-enforcing proxy."""
+    from moto.server import ThreadedMotoServer
+
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in _AWS_ENV.items():
+            mp.setenv(name, value)
+        for name in _AWS_ENV_UNSET:
+            mp.delenv(name, raising=False)
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        host, port = moto.get_host_and_port()
+        upstream = f"http://{host}:{port}"
+        proxy = ConditionalProxy(upstream, "s3").start()
+        try:
+            yield S3Server(proxy=proxy, upstream_url=upstream)
+        finally:
+            proxy.stop()
+            try:
+                urllib.request.urlopen(
+                    urllib.request.Request(f"{upstream}/moto-api/reset", method="POST"),
+                    timeout=10,
+                ).close()
+            finally:
+                moto.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> Iterator[str]:
+    """A new empty bucket on ``s3_server``; fault rules are cleared afterwards."""
+    name = _unique_bucket_name()
+    s3_server.client().create_bucket(Bucket=name)
+    try:
+        yield name
+    finally:
+        s3_server.faults.clear()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsServer]:
+    """In-memory gcp-storage-emulator on a free loopback port, behind the proxy."""
+    from gcp_storage_emulator.server import create_server
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        emulator = create_server("127.0.0.1", 0, in_memory=True)
+        emulator.start()
+        try:
+            # The emulator does not expose the port it bound; read it from its
+            # HTTP server so port 0 (no race for a "free" port) can be used.
+            port = emulator._api._httpd.server_address[1]
+            upstream = f"http://127.0.0.1:{port}"
+            # The emulator serves one request at a time with a listen backlog of 5;
+            # more simultaneous connections would stall on SYN retransmits.
+            proxy = ConditionalProxy(upstream, "gcs", max_upstream_connections=4).start()
+            try:
+                yield GcsServer(proxy=proxy, upstream_url=upstream)
+            finally:
+                proxy.stop()
+        finally:
+            emulator.stop()
+
+
+@pytest.fixture
+def gcs_bucket(gcs_server: GcsServer) -> Iterator[str]:
+    """A new empty bucket on ``gcs_server``; fault rules are cleared afterwards."""
+    name = _unique_bucket_name()
+    gcs_server.create_bucket(name)
+    try:
+        yield name
+    finally:
+        gcs_server.faults.clear()
