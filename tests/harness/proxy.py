@@ -284,6 +284,10 @@ class _Exchange:
     # The object the plan locked, and values a check hands to its decorator.
     target: tuple[str, str] = ("", "")
     notes: dict[str, str] = field(default_factory=dict)
+    # Set by a plan that must send the upstream something other than the request.
+    forward_url: str | None = None
+    forward_body: bytes | None = None
+    forward_content_type: str | None = None
 
     @property
     def params(self) -> dict[str, list[str]]:
@@ -457,6 +461,33 @@ def _multipart_name(ex: _Exchange) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _media_as_multipart(ex: _Exchange) -> None:
+    """Re-express a media upload as the equivalent multipart upload for the emulator.
+
+    The emulator JSON-decodes media bodies sent as ``application/json`` (storing
+    a dict instead of the bytes, or crashing on non-JSON) and crashes on empty
+    bodies; its multipart path stores the bytes verbatim in both cases.
+    """
+    content_type = ex.headers.get("content-type") or "application/octet-stream"
+    boundary = f"harness-{uuid.uuid4().hex}"
+    # Empty metadata: the name stays in the query, the content type comes from the
+    # media part, and any metadata would make the emulator bump metageneration to 2.
+    meta = b"{}"
+    ex.forward_body = b"".join(
+        [
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+            meta,
+            f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode(),
+            ex.body,
+            f"\r\n--{boundary}--\r\n".encode(),
+        ]
+    )
+    ex.forward_content_type = f'multipart/related; boundary="{boundary}"'
+    ex.forward_url = (
+        ex.path + "?" + re.sub(r"(^|&)uploadType=media", r"\1uploadType=multipart", ex.query)
+    )
+
+
 def _gcs_precondition_failed() -> _Response:
     return _gcs_error(
         412, "conditionNotMet", _GCS_PRECONDITION_MSG, locationType="header", location="If-Match"
@@ -552,9 +583,11 @@ def _gcs_plan(ex: _Exchange) -> _Plan:
         if upload_type == "multipart":
             name = name or _multipart_name(ex)
         elif upload_type != "media":
-            name = None  # resumable uploads are not locked (see module notes)
+            name = None  # resumable uploads are not locked (see the module notes)
         if name is not None:
             target, creates = (unquote(m["bucket"]), name), True
+            if upload_type == "media" and "content-encoding" not in ex.headers:
+                _media_as_multipart(ex)
     elif method == "POST" and (m := _GCS_DEST_RE.match(path) or _GCS_COMPOSE_RE.match(path)):
         target, creates = (unquote(m["bucket"]), unquote(m["name"])), True
     elif method == "GET" and (m := _GCS_DOWNLOAD_RE.match(path)):
@@ -689,7 +722,12 @@ class _Handler(BaseHTTPRequestHandler):
                 refusal = plan.check(ex)
                 if refusal is not None:
                     return refusal
-            resp = self._upstream_buffered(ex.method, self.path, self._forward_headers(ex), ex.body)
+            resp = self._upstream_buffered(
+                ex.method,
+                ex.forward_url or self.path,
+                self._forward_headers(ex),
+                ex.body if ex.forward_body is None else ex.forward_body,
+            )
             if plan.decorate is not None:
                 plan.decorate(ex, resp)
             return resp
@@ -725,8 +763,12 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in self.headers.items()
             if name.lower() not in _HOP_BY_HOP and name.lower() not in listed
         ]
-        if ex.body or ex.method in ("POST", "PUT", "PATCH"):
-            out.append(("Content-Length", str(len(ex.body))))
+        if ex.forward_content_type is not None:
+            out = [(k, v) for k, v in out if k.lower() != "content-type"]
+            out.append(("Content-Type", ex.forward_content_type))
+        body = ex.body if ex.forward_body is None else ex.forward_body
+        if body or ex.method in ("POST", "PUT", "PATCH"):
+            out.append(("Content-Length", str(len(body))))
         return out
 
     # -- upstream --------------------------------------------------------------
