@@ -1,0 +1,294 @@
+"""The S3 backend against moto behind the harness's precondition-enforcing proxy."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from etl_manifests.backends.s3._backend import S3Backend
+from etl_manifests.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    MissingDependencyError,
+    NotFoundError,
+    PermissionDeniedError,
+    TransientStorageError,
+)
+from etl_manifests.registry import BackendRegistry, open_backend
+from etl_manifests.storage import ABSENT, STAGING_MARKER
+from etl_manifests.testing import BackendConformance
+from harness.fixtures import S3Server
+
+PREFIX = "manifests"
+FAST = {"etl_manifests_retry_base": 0.01}
+
+
+def _backend(s3_server: S3Server, bucket: str, **options: Any) -> S3Backend:
+    return S3Backend(f"s3://{bucket}/{PREFIX}", {**s3_server.storage_options, **FAST, **options})
+
+
+def _all_keys(s3_server: S3Server, bucket: str) -> list[str]:
+    listing = s3_server.client().list_objects_v2(Bucket=bucket)
+    return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def _count_requests(s3_server: S3Server) -> Any:
+    """A fault rule that only counts the requests reaching the proxy."""
+    return s3_server.faults.add(action="delay", delay=0.0, times=None)
+
+
+class TestS3Conformance(BackendConformance):
+    @pytest.fixture
+    def backend(self, s3_server: S3Server, s3_bucket: str) -> Iterator[S3Backend]:
+        backend = _backend(s3_server, s3_bucket)
+        yield backend
+        backend.close()
+
+
+class TestS3PutCommitConformance(BackendConformance):
+    @pytest.fixture
+    def backend(self, s3_server: S3Server, s3_bucket: str) -> Iterator[S3Backend]:
+        backend = _backend(s3_server, s3_bucket, etl_manifests_commit="put")
+        yield backend
+        backend.close()
+
+
+@pytest.fixture
+def backend(s3_server: S3Server, s3_bucket: str) -> Iterator[S3Backend]:
+    backend = _backend(s3_server, s3_bucket)
+    yield backend
+    backend.close()
+
+
+# --- commit protocol -------------------------------------------------------------------
+
+
+def test_keys_live_below_the_prefix(
+    backend: S3Backend, s3_server: S3Server, s3_bucket: str
+) -> None:
+    backend.write("a/m.json", b"x")
+    assert _all_keys(s3_server, s3_bucket) == [f"{PREFIX}/a/m.json"]
+    assert backend.url("a/m.json") == f"s3://{s3_bucket}/{PREFIX}/a/m.json"
+    assert backend.root == f"s3://{s3_bucket}/{PREFIX}"
+
+
+def test_no_staged_object_after_successful_save(
+    backend: S3Backend, s3_server: S3Server, s3_bucket: str
+) -> None:
+    token = backend.write("m.json", b"one", expect=ABSENT)
+    backend.write("m.json", b"two", expect=token)
+    backend.write("m.json", b"three")
+    assert _all_keys(s3_server, s3_bucket) == [f"{PREFIX}/m.json"]
+
+
+def test_no_staged_object_after_conflicting_save(
+    backend: S3Backend, s3_server: S3Server, s3_bucket: str
+) -> None:
+    stale = backend.write("m.json", b"one")
+    backend.write("m.json", b"two")
+    with pytest.raises(ConflictError):
+        backend.write("m.json", b"three", expect=stale)
+    with pytest.raises(AlreadyExistsError):
+        backend.write("m.json", b"four", expect=ABSENT)
+    assert _all_keys(s3_server, s3_bucket) == [f"{PREFIX}/m.json"]
+    assert backend.read("m.json").data == b"two"
+
+
+def test_copy_mode_costs_three_requests_per_save_and_one_per_load(
+    backend: S3Backend, s3_server: S3Server
+) -> None:
+    token = backend.write("m.json", b"one")  # connects first, so the count is exact
+    counter = _count_requests(s3_server)
+    token = backend.write("m.json", b"two", expect=token)
+    assert counter.fired == 3  # PUT staged + COPY + DELETE staged
+    backend.read("m.json")
+    assert counter.fired == 4
+
+
+def test_put_mode_costs_one_request_per_save_and_stages_nothing(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    backend = _backend(s3_server, s3_bucket, etl_manifests_commit="put")
+    token = backend.write("m.json", b"one", expect=ABSENT)
+    counter = _count_requests(s3_server)
+    staged = s3_server.faults.add(path_regex=STAGING_MARKER, action="delay", times=None)
+    token = backend.write("m.json", b"two", expect=token)
+    assert counter.fired == 1
+    assert staged.fired == 0
+    assert backend.read("m.json").data == b"two"
+
+
+def test_put_mode_detects_conflicts(s3_server: S3Server, s3_bucket: str) -> None:
+    first = _backend(s3_server, s3_bucket, etl_manifests_commit="put")
+    second = _backend(s3_server, s3_bucket, etl_manifests_commit="put")
+    token = first.write("m.json", b"one", expect=ABSENT)
+    second.write("m.json", b"two", expect=second.read("m.json").version)
+    with pytest.raises(ConflictError):
+        first.write("m.json", b"three", expect=token)
+    with pytest.raises(AlreadyExistsError):
+        first.write("m.json", b"four", expect=ABSENT)
+    assert first.read("m.json").data == b"two"
+
+
+def test_unknown_commit_mode_is_rejected(s3_server: S3Server, s3_bucket: str) -> None:
+    with pytest.raises(ValueError, match="etl_manifests_commit"):
+        _backend(s3_server, s3_bucket, etl_manifests_commit="rename")
+
+
+def test_versioned_bucket_tokens_change_on_identical_bytes(
+    backend: S3Backend, s3_server: S3Server, s3_bucket: str
+) -> None:
+    s3_server.client().put_bucket_versioning(
+        Bucket=s3_bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    first = backend.write("m.json", b"same")
+    second = backend.write("m.json", b"same", expect=first)
+    assert first != second
+    assert backend.read("m.json").version == second
+    third = backend.write("m.json", b"other", expect=second)
+    assert backend.read("m.json").version == third
+
+
+def test_lost_response_of_conditional_copy_surfaces_as_conflict(
+    backend: S3Backend, s3_server: S3Server
+) -> None:
+    token = backend.write("m.json", b"one")
+    # The copy lands but its response is lost; the retry's If-Match then fails.
+    s3_server.faults.add(method="PUT", header="x-amz-copy-source", action="drop_response")
+    with pytest.raises(ConflictError):
+        backend.write("m.json", b"two", expect=token)
+    assert backend.read("m.json").data == b"two"  # the layer above reloads and merges
+
+
+# --- retries ---------------------------------------------------------------------------
+
+
+def test_one_503_is_retried_to_success(backend: S3Backend, s3_server: S3Server) -> None:
+    token = backend.write("m.json", b"one")
+    rule = s3_server.faults.add(method="PUT", header="x-amz-copy-source", status=503)
+    backend.write("m.json", b"two", expect=token)
+    assert rule.fired == 1
+    assert backend.read("m.json").data == b"two"
+
+
+def test_throttled_read_is_retried(backend: S3Backend, s3_server: S3Server) -> None:
+    backend.write("m.json", b"one")
+    rule = s3_server.faults.add(method="GET", status=429, times=2)
+    assert backend.read("m.json").data == b"one"
+    assert rule.fired == 2
+
+
+def test_persistent_resets_end_in_transient_error_with_object_intact(
+    backend: S3Backend, s3_server: S3Server, s3_bucket: str
+) -> None:
+    token = backend.write("m.json", b"one")
+    rule = s3_server.faults.add(method="PUT", action="reset", times=None)
+    with pytest.raises(TransientStorageError, match="attempts"):
+        backend.write("m.json", b"two", expect=token)
+    # 5 attempts (the default) of the staged PUT; aiohttp itself resends an idempotent
+    # request once when a reused keep-alive connection drops, so up to 2 resets each.
+    assert 5 <= rule.fired <= 10
+    s3_server.faults.clear()
+    assert backend.read("m.json").data == b"one"
+    assert backend.read("m.json").version == token
+    assert _all_keys(s3_server, s3_bucket) == [f"{PREFIX}/m.json"]
+
+
+def test_retry_count_is_configurable(s3_server: S3Server, s3_bucket: str) -> None:
+    backend = _backend(s3_server, s3_bucket, etl_manifests_retries=2)
+    rule = s3_server.faults.add(method="GET", status=500, times=None)
+    with pytest.raises(TransientStorageError):
+        backend.read("m.json")
+    assert rule.fired == 2
+
+
+def test_precondition_failures_are_not_retried(backend: S3Backend, s3_server: S3Server) -> None:
+    stale = backend.write("m.json", b"one")
+    backend.write("m.json", b"two")
+    counter = _count_requests(s3_server)
+    with pytest.raises(ConflictError):
+        backend.write("m.json", b"three", expect=stale)
+    assert counter.fired == 3  # PUT staged, one COPY (412), DELETE staged
+
+
+# --- error mapping ---------------------------------------------------------------------
+
+
+def test_missing_bucket_names_the_bucket(s3_server: S3Server) -> None:
+    backend = S3Backend("s3://no-such-bucket-here/x", {**s3_server.storage_options, **FAST})
+    for call in (
+        lambda: backend.read("m.json"),
+        lambda: backend.write("m.json", b"x"),
+        lambda: backend.list(),
+    ):
+        with pytest.raises(NotFoundError, match="no-such-bucket-here") as info:
+            call()
+        assert "create it" in str(info.value)
+
+
+def test_access_denied_maps_to_permission_error(backend: S3Backend, s3_server: S3Server) -> None:
+    s3_server.faults.add(method="GET", status=403)
+    with pytest.raises(PermissionDeniedError) as info:
+        backend.read("m.json")
+    message = str(info.value)
+    assert backend.bucket in message
+    assert "m.json" in message
+    assert "credentials" in message
+    assert isinstance(info.value, PermissionError)
+
+
+SECRETS = {"key": "AKIDLEAKCHECK0001", "secret": "s3cr3t-never-printed", "token": "sess-t0k3n-x"}
+
+
+def test_secrets_never_appear_in_repr_or_errors(s3_server: S3Server, s3_bucket: str) -> None:
+    options = {**s3_server.storage_options, **SECRETS, **FAST, "etl_manifests_retries": 2}
+    backend = S3Backend(f"s3://{s3_bucket}/{PREFIX}", options)
+    missing = S3Backend("s3://no-such-bucket-here/x", options)
+    texts = [repr(backend), str(backend), backend.root, backend.url("m.json")]
+    s3_server.faults.add(method="GET", status=403)
+    for call in (
+        lambda: backend.read("m.json"),  # 403
+        lambda: backend.read("m.json"),  # 404
+        lambda: missing.write("m.json", b"x"),
+    ):
+        with pytest.raises(Exception) as info:  # noqa: PT011 - any error, checked below
+            call()
+        texts.append(str(info.value))
+        texts.append(repr(info.value))
+    s3_server.faults.add(method="GET", action="reset", times=None)
+    with pytest.raises(TransientStorageError) as transient:
+        backend.read("m.json")
+    texts.append(str(transient.value))
+    for text in texts:
+        for secret in ("s3cr3t-never-printed", "sess-t0k3n-x", "AKIDLEAKCHECK0001"):
+            assert secret not in text
+
+
+def test_credentials_in_root_url_are_dropped(s3_server: S3Server, s3_bucket: str) -> None:
+    backend = S3Backend(f"s3://user:pw@{s3_bucket}/{PREFIX}/", s3_server.storage_options)
+    assert backend.root == f"s3://{s3_bucket}/{PREFIX}"
+    assert "pw" not in repr(backend)
+
+
+# --- registration ----------------------------------------------------------------------
+
+
+def test_registered_for_s3_urls(s3_server: S3Server, s3_bucket: str) -> None:
+    backend = open_backend(f"s3://{s3_bucket}/{PREFIX}", s3_server.storage_options)
+    assert isinstance(backend, S3Backend)
+    backend.write("m.json", b"x")
+    assert backend.read("m.json").data == b"x"
+
+
+def test_missing_s3fs_raises_missing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # makes `import s3fs` fail
+    monkeypatch.delitem(sys.modules, "etl_manifests.backends.s3._backend")
+    registry = BackendRegistry()
+    registry.register(
+        "s3", "etl_manifests.backends.s3._backend:S3Backend", requires="s3fs", extra="s3"
+    )
+    with pytest.raises(MissingDependencyError, match=r"etl-manifests\[s3\]"):
+        registry.open("s3://bucket/prefix", {})
