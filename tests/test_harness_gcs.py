@@ -108,6 +108,30 @@ def test_media_download_carries_x_goog_generation(
     assert resp.headers["x-goog-metageneration"] == "1"
 
 
+@pytest.mark.parametrize(
+    "data", [b"", b'{"a": 1}\n', b"not json\r\n--x--\r\n", bytes(range(256))], ids=repr
+)
+def test_media_upload_stores_bytes_verbatim(
+    gcs_server: GcsServer, gcs_bucket: str, data: bytes
+) -> None:
+    # Sent as application/json, which the bare emulator would JSON-decode.
+    resp = _upload(gcs_server, gcs_bucket, data)
+    assert resp.status_code == 200
+    assert resp.json()["size"] == str(len(data))
+    assert resp.json()["metageneration"] == "1"
+    assert _read(gcs_server, gcs_bucket) == data
+
+
+def test_download_of_generation_no_longer_live_is_404(
+    gcs_server: GcsServer, gcs_bucket: str
+) -> None:
+    old = _upload(gcs_server, gcs_bucket, b"v1").json()["generation"]
+    _upload(gcs_server, gcs_bucket, b"v2")
+    url = _object_url(gcs_server, gcs_bucket)
+    resp = requests.get(url, params={"alt": "media", "generation": old}, timeout=30)
+    assert resp.status_code == 404
+
+
 def test_download_of_missing_object_is_404(gcs_server: GcsServer, gcs_bucket: str) -> None:
     url = _object_url(gcs_server, gcs_bucket)
     assert requests.get(url, params={"alt": "media"}, timeout=30).status_code == 404

@@ -21,6 +21,15 @@ of one emulator and:
 Everything else is forwarded unchanged, keeping the client's ``Host`` and
 signature headers.  Request bodies are buffered (they are small documents);
 responses to requests that need no lock are streamed.
+
+GCS media uploads (``uploadType=media``) are sent to the emulator as the
+equivalent multipart upload, because the emulator JSON-decodes media bodies
+sent as ``application/json`` and crashes on empty ones; clients see the real
+service's behaviour (bytes stored verbatim, ``metageneration`` 1).
+
+Limits: S3 path-style addressing only; S3 multi-object delete (``POST ?delete``)
+and GCS resumable uploads and batch requests are forwarded without locking or
+precondition checks; S3 ``If-None-Match`` is only enforced for ``*``.
 """
 
 from __future__ import annotations
