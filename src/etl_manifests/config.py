@@ -28,9 +28,7 @@ class ETLConfig(BaseSettings):
     ``storage_options`` may hold credentials, so it is left out of ``repr``.
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="ETL_MANIFESTS_", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="ETL_MANIFESTS_", env_file=".env", extra="ignore")
 
     version: str = "1.0.0"
     """The ETL version; manifests are named ``{process}_v{version}.json``."""

@@ -42,18 +42,31 @@ def encode(metadata: ManifestMetadata, records: dict[str, ManifestRecord]) -> by
     return doc.__pydantic_serializer__.to_json(doc)
 
 
+# Plain-language rules for fields whose raw pydantic message is a regex or a union.
+_FIELD_RULES = {
+    "checksum": "must be a SHA-256 hex digest (64 characters 0-9, a-f)",
+    "filepath": "must be an absolute path or a URL such as s3://bucket/key",
+}
+
+
 def format_validation_error(exc: ValidationError, limit: int = 5) -> str:
-    """One line per problem, ``field.path: message``, at most ``limit`` of them."""
-    lines = []
-    for err in exc.errors()[:limit]:
-        where = ".".join(str(part) for part in err["loc"]) or "document"
+    """One ``field.path: problem`` per invalid field, at most ``limit`` of them."""
+    problems: dict[str, str] = {}
+    for err in exc.errors():
+        # Drop the union-branch tags pydantic adds to the location of custom types.
+        loc = [str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or "-" in p))]
+        where = ".".join(loc) or "document"
+        if where in problems:
+            continue
         if err["type"] == "extra_forbidden":
-            lines.append(f"{where}: unknown field (check its spelling)")
+            problems[where] = "unknown field (check its spelling)"
+        elif err["type"] != "missing" and loc and loc[-1] in _FIELD_RULES:
+            problems[where] = _FIELD_RULES[loc[-1]]
         else:
-            lines.append(f"{where}: {err['msg']}")
-    more = exc.error_count() - limit
-    if more > 0:
-        lines.append(f"... and {more} more")
+            problems[where] = err["msg"]
+    lines = [f"{where}: {msg}" for where, msg in list(problems.items())[:limit]]
+    if len(problems) > limit:
+        lines.append(f"... and {len(problems) - limit} more")
     return "; ".join(lines)
 
 

@@ -166,7 +166,8 @@ class ManifestManager:
         return self
 
     def __repr__(self) -> str:
-        return f"ManifestManager(root_dir={_redact(self.root_dir)!r}, etl_version={self.etl_version!r})"
+        root = _redact(self.root_dir)
+        return f"ManifestManager(root_dir={root!r}, etl_version={self.etl_version!r})"
 
 
 def _restore(

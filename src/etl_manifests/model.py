@@ -292,7 +292,8 @@ class Manifest:
         return removed
 
     def __repr__(self) -> str:
-        return f"<Manifest {self.process.value} v{self.etl_version} at {self.url}: {len(self)} records>"
+        name = f"{self.process.value} v{self.etl_version}"
+        return f"<Manifest {name} at {self.url}: {len(self)} records>"
 
     # --- internals -------------------------------------------------------------------
 

@@ -24,9 +24,7 @@ from pydantic_core import core_schema
 __all__ = ["Checksum", "Location", "ManifestRecord"]
 
 #: A SHA-256 hex digest; upper-case input is normalised to lower case.
-Checksum = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)
-]
+Checksum = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
 
 # An absolute POSIX path, an absolute Windows path (drive or UNC), or a URL with a scheme.
 _LOCATION_PATTERN = r"^(?:/|[A-Za-z]:[\\/]|\\\\|[A-Za-z][A-Za-z0-9+.-]+://)[^\x00]*$"

@@ -4,16 +4,13 @@ A backend stores opaque byte strings under string keys below one root (a folder,
 bucket prefix, ...). It knows nothing about manifests. Everything above it (merging
 concurrent writers, batching) is built from these primitives:
 
-==================================  ========================================  =====================
-primitive                           meaning                                   on violation
-==================================  ========================================  =====================
-``read(key)``                       bytes and an opaque version token         :class:`NotFoundError`
-``write(key, data, expect=ABSENT)``  create only if nothing is stored          :class:`AlreadyExistsError`
-``write(key, data, expect=token)``   replace only if the stored version is     :class:`ConflictError`
-                                    still ``token``
-``write(key, data)``                unconditional replace, still atomic       --
-``delete(key)``, ``list(prefix)``   housekeeping                              --
-==================================  ========================================  =====================
+* ``read(key)``: bytes and an opaque version token; else :class:`NotFoundError`.
+* ``write(key, data, expect=ABSENT)``: create only if nothing is stored; else
+  :class:`AlreadyExistsError`.
+* ``write(key, data, expect=token)``: replace only if the stored version is still
+  ``token``; else :class:`ConflictError`.
+* ``write(key, data)``: unconditional replace, still atomic.
+* ``delete(key)``, ``list(prefix)``: housekeeping.
 
 What every backend guarantees (and :mod:`etl_manifests.testing` checks):
 

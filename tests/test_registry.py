@@ -1,0 +1,148 @@
+"""The plugin seam: backends registered through pluggy, chosen by URL scheme."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl_manifests import (
+    BackendRegistrationError,
+    ManifestManager,
+    MissingDependencyError,
+    UnknownSchemeError,
+    hookimpl,
+)
+from etl_manifests.backends.local import LocalBackend
+from etl_manifests.backends.memory import MemoryBackend
+from etl_manifests.registry import BackendRegistry, get_plugin_manager, get_registry, split_scheme
+from etl_manifests.storage import StorageBackend
+
+
+@pytest.mark.parametrize(
+    ("root", "scheme"),
+    [
+        ("/data/manifests", "file"),
+        ("relative/dir", "file"),
+        ("file:///data", "file"),
+        ("C:\\data", "file"),
+        ("s3://bucket/p", "s3"),
+        ("GS://bucket", "gs"),
+        ("memory://x", "memory"),
+    ],
+)
+def test_scheme_of_a_root(root: str, scheme: str) -> None:
+    assert split_scheme(root)[0] == scheme
+
+
+def test_plain_paths_and_file_urls_use_the_local_backend(tmp_path: Path) -> None:
+    assert isinstance(get_registry().open(str(tmp_path)), LocalBackend)
+    assert isinstance(get_registry().open(f"file://{tmp_path}"), LocalBackend)
+
+
+def test_memory_scheme_uses_the_memory_backend() -> None:
+    assert isinstance(get_registry().open("memory://x"), MemoryBackend)
+
+
+def test_builtin_backends_are_registered_as_plugins() -> None:
+    names = {get_plugin_manager().get_name(p) for p in get_plugin_manager().get_plugins()}
+    assert {"etl_manifests.backends.local", "etl_manifests.backends.s3"} <= names
+
+
+def test_unknown_scheme_lists_known_schemes() -> None:
+    with pytest.raises(UnknownSchemeError, match=r"known schemes: .*file://.*memory://.*s3://"):
+        ManifestManager("ftp://host/dir", "1")
+
+
+def test_unknown_scheme_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="plugin"):
+        get_registry().open("ftp://host/dir")
+
+
+def test_known_scheme_without_backend_suggests_the_extra() -> None:
+    registry = BackendRegistry()
+    with pytest.raises(UnknownSchemeError, match=r"etl-manifests\[s3\]"):
+        registry.open("s3://bucket")
+
+
+def test_missing_dependency_names_the_pip_command() -> None:
+    registry = BackendRegistry()
+    registry.register("zz", "no_such_pkg.backend:B", requires="no_such_pkg", extra="zz")
+    hint = r"pip install 'etl-manifests\[zz\]'"
+    with pytest.raises(MissingDependencyError, match=hint) as info:
+        registry.open("zz://bucket")
+    assert isinstance(info.value, ImportError)
+
+
+def test_missing_s3fs_raises_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Make `import s3fs` fail exactly as it does where s3fs is not installed.
+    monkeypatch.setitem(sys.modules, "s3fs", None)
+    monkeypatch.delitem(sys.modules, "etl_manifests.backends.s3._backend", raising=False)
+    registry = BackendRegistry()
+    registry.register(
+        "s3", "etl_manifests.backends.s3._backend:S3Backend", requires="s3fs", extra="s3"
+    )
+    with pytest.raises(MissingDependencyError, match=r"pip install 'etl-manifests\[s3\]'"):
+        registry.open("s3://bucket/prefix")
+
+
+def _factory(root: str, options: Mapping[str, Any]) -> StorageBackend:
+    return MemoryBackend(root.replace("custom://", "memory://"), options)
+
+
+def test_two_claims_on_one_scheme_are_an_error() -> None:
+    registry = BackendRegistry()
+    registry.register("custom", _factory)
+    with pytest.raises(BackendRegistrationError, match="replace=True"):
+        registry.register("custom", _factory)
+
+
+def test_replace_wins_regardless_of_order() -> None:
+    def other(root: str, options: Mapping[str, Any]) -> StorageBackend:
+        return LocalBackend("/tmp", options)
+
+    for order in ((other, True), (_factory, False)), ((_factory, False), (other, True)):
+        registry = BackendRegistry()
+        for factory, replace in order:
+            registry.register("custom", factory, replace=replace)
+        assert registry.schemes["custom"] is other
+
+
+def test_schemes_view_is_read_only() -> None:
+    with pytest.raises(TypeError):
+        get_registry().schemes["x"] = _factory  # type: ignore[index]
+
+
+def test_malformed_registrations_are_refused() -> None:
+    registry = BackendRegistry()
+    with pytest.raises(BackendRegistrationError):
+        registry.register("not a scheme", _factory)
+    with pytest.raises(BackendRegistrationError):
+        registry.register("ok", "no_colon_here")
+    with pytest.raises(BackendRegistrationError):
+        registry.register((), _factory)
+
+
+class _Plugin:
+    @hookimpl
+    def register_backends(self, register: Any) -> None:
+        register("custom", _factory)
+
+
+def test_a_registered_plugin_provides_a_scheme() -> None:
+    from etl_manifests import registry as module
+
+    pm = get_plugin_manager()
+    plugin = _Plugin()
+    pm.register(plugin)
+    module._registry = None  # refill from the hook with the new plugin
+    try:
+        manager = ManifestManager("custom://shop", "1")
+        manager.extractor.add_record({"checksum": "0" * 64, "filename": "a", "filepath": "/a"})
+        assert MemoryBackend("memory://shop", {}).read("extractor_v1.json").data
+    finally:
+        pm.unregister(plugin)
+        module._registry = None
