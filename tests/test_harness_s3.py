@@ -190,7 +190,7 @@ def test_concurrent_conditional_creates_exactly_one_wins(
         try:
             client.put_object(Bucket=s3_bucket, Key=KEY, Body=str(i).encode(), IfNoneMatch="*")
         except ClientError as exc:
-            return exc.response["Error"]["Code"]
+            return str(exc.response["Error"]["Code"])
         return "ok"
 
     outcomes = _run_concurrently(16, attempt)
@@ -208,7 +208,7 @@ def test_concurrent_conditional_replaces_exactly_one_wins(
         try:
             client.put_object(Bucket=s3_bucket, Key=KEY, Body=str(i).encode(), IfMatch=etag)
         except ClientError as exc:
-            return exc.response["Error"]["Code"]
+            return str(exc.response["Error"]["Code"])
         return "ok"
 
     outcomes = _run_concurrently(16, attempt)
@@ -232,7 +232,7 @@ def test_concurrent_conditional_copies_exactly_one_wins(
                 IfNoneMatch="*",
             )
         except ClientError as exc:
-            return exc.response["Error"]["Code"]
+            return str(exc.response["Error"]["Code"])
         return "ok"
 
     outcomes = _run_concurrently(16, attempt)

@@ -23,6 +23,7 @@ or the precondition enforcement and fault injection are bypassed.
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -139,6 +140,10 @@ def s3_server() -> Iterator[S3Server]:
             mp.setenv(name, value)
         for name in _AWS_ENV_UNSET:
             mp.delenv(name, raising=False)
+        # moto's werkzeug server writes an access-log line per request to stderr
+        # unless its logger is already quieter than INFO.
+        werkzeug_log = logging.getLogger("werkzeug")
+        mp.setattr(werkzeug_log, "level", max(werkzeug_log.level, logging.WARNING))
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         moto.start()
         host, port = moto.get_host_and_port()

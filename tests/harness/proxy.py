@@ -459,11 +459,12 @@ def _multipart_name(ex: _Exchange) -> str | None:
         return None
     header = f"Content-Type: {content_type}\r\n\r\n".encode()
     message = email.parser.BytesParser().parsebytes(header + ex.body)
-    payload = message.get_payload()
-    if not isinstance(payload, list) or not payload:
+    parts = message.get_payload()
+    if not isinstance(parts, list) or not parts or isinstance(parts[0], str):
         return None
+    raw = parts[0].get_payload(decode=True)
     try:
-        meta = json.loads(payload[0].get_payload(decode=True) or b"{}")
+        meta = json.loads(raw) if isinstance(raw, bytes) and raw else {}
     except ValueError:
         return None
     name = meta.get("name") if isinstance(meta, dict) else None
