@@ -292,3 +292,18 @@ def test_missing_s3fs_raises_missing_dependency(monkeypatch: pytest.MonkeyPatch)
     )
     with pytest.raises(MissingDependencyError, match=r"etl-manifests\[s3\]"):
         registry.open("s3://bucket/prefix", {})
+
+
+def test_missing_credentials_map_to_permission_error(
+    s3_server: S3Server, s3_bucket: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    options = {"client_kwargs": s3_server.storage_options["client_kwargs"], **FAST}
+    backend = S3Backend(f"s3://{s3_bucket}/{PREFIX}", options)
+    with pytest.raises(PermissionDeniedError, match="credentials"):
+        backend.read("m.json")

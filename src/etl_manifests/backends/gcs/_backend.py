@@ -253,7 +253,10 @@ class GCSBackend(StorageBackend):
                 f"access denied to {where} (HTTP {status}); check the credentials "
                 f"(the 'token' storage option) and the IAM policy of bucket {self.bucket!r}"
             )
-        raise StorageError(f"GCS refused a request on {where}: HTTP {status}")
+        detail = response.message()[:200]
+        raise StorageError(
+            f"GCS refused a request on {where}: HTTP {status}" + (f" ({detail})" if detail else "")
+        )
 
     def _bucket_exists(self) -> bool:
         """Whether the bucket exists; ``True`` when we may not ask (only object rights)."""

@@ -247,6 +247,11 @@ class S3Backend(StorageBackend):
                 raise
             except _RETRYABLE_EXCEPTIONS as exc:
                 raise _Retry(exc) from exc
+            except botocore.exceptions.NoCredentialsError as exc:
+                raise PermissionDeniedError(
+                    f"no AWS credentials found for {self._where(full_key)}; pass key/secret "
+                    "or profile in the storage options, or configure the AWS environment"
+                ) from exc
             return response
 
         return self._retrying(f"{method} on {self._where(full_key)}", attempt)
