@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,7 +33,7 @@ from .errors import (
 )
 from .metadata import ManifestMetadata
 from .process import ETLProcess, parse_process
-from .record import ManifestRecord
+from .record import ManifestRecord, Row
 from .retry import RetryPolicy
 from .storage import ABSENT, StorageBackend, is_staging_key
 
@@ -89,12 +88,13 @@ class Manifest:
         self.retry = retry or RetryPolicy()
         self._lock = threading.RLock()
         self._metadata = self._fresh_metadata()
-        self._records: dict[str, ManifestRecord] = {}
+        # Validated field dicts ("rows"); ManifestRecord objects are built on access.
+        self._records: dict[str, Row] = {}
         self._by_name: dict[str, list[str]] | None = None
         self._version: str | None = None
         self._dirty = False
         self._batch_depth = 0
-        self._undo: dict[str, ManifestRecord | None] = {}
+        self._undo: dict[str, Row | None] = {}
         self._dirty_before_batch = False
         if load:
             self.load()
@@ -112,9 +112,9 @@ class Manifest:
 
         Change records only through :meth:`add_record` (which validates and saves).
         To iterate while other threads add records, iterate the manifest itself, which
-        takes a snapshot.
+        takes a snapshot. Records are values: compare them with ``==``, not ``is``.
         """
-        return MappingProxyType(self._records)
+        return _RecordsView(self)
 
     @property
     def url(self) -> str:
@@ -228,7 +228,8 @@ class Manifest:
 
     def get(self, checksum: str, default: ManifestRecord | None = None) -> ManifestRecord | None:
         """The record with this checksum (any case), or ``default``."""
-        return self._records.get(checksum.lower(), default)
+        row = self._records.get(checksum.lower())
+        return default if row is None else ManifestRecord.from_row(row)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -236,7 +237,8 @@ class Manifest:
     def __iter__(self) -> Iterator[ManifestRecord]:
         """Iterate over a snapshot of the records (safe while others add)."""
         with self._lock:
-            return iter(list(self._records.values()))
+            rows = list(self._records.values())
+        return map(ManifestRecord.from_row, rows)
 
     def find(
         self,
@@ -256,11 +258,15 @@ class Manifest:
             index = self._name_index()
             found = [self._records[c] for c in index.get(filename, ())]
         return [
-            r
-            for r in found
-            if (etag is None or r.etag == etag)
-            and (last_modified_server is None or r.last_modified_server == last_modified_server)
-            and (content_length_bytes is None or r.content_length_bytes == content_length_bytes)
+            ManifestRecord.from_row(row)
+            for row in found
+            if (etag is None or row["etag"] == etag)
+            and (
+                last_modified_server is None or row["last_modified_server"] == last_modified_server
+            )
+            and (
+                content_length_bytes is None or row["content_length_bytes"] == content_length_bytes
+            )
         ]
 
     # --- housekeeping ----------------------------------------------------------------
@@ -325,15 +331,17 @@ class Manifest:
             )
 
     def _put(self, record: ManifestRecord) -> None:
-        previous = self._records.get(record.checksum)
-        if self._batch_depth and record.checksum not in self._undo:
-            self._undo[record.checksum] = previous
-        self._records[record.checksum] = record
+        checksum, filename = record.checksum, record.filename
+        previous = self._records.get(checksum)
+        if self._batch_depth and checksum not in self._undo:
+            self._undo[checksum] = previous
+        # A frozen record's __dict__ is its row; sharing it costs nothing.
+        self._records[checksum] = record.__dict__
         if self._by_name is not None:
-            if previous is not None and previous.filename != record.filename:
-                self._by_name[previous.filename].remove(record.checksum)
-            if previous is None or previous.filename != record.filename:
-                self._by_name.setdefault(record.filename, []).append(record.checksum)
+            if previous is not None and previous["filename"] != filename:
+                self._by_name[previous["filename"]].remove(checksum)
+            if previous is None or previous["filename"] != filename:
+                self._by_name.setdefault(filename, []).append(checksum)
         self._dirty = True
 
     def _rollback(self) -> None:
@@ -346,7 +354,7 @@ class Manifest:
         self._by_name = None
         self._dirty = self._dirty_before_batch
 
-    def _set_records(self, records: dict[str, ManifestRecord], version: str | None) -> None:
+    def _set_records(self, records: dict[str, Row], version: str | None) -> None:
         self._records = records
         self._by_name = None
         self._version = version
@@ -355,8 +363,8 @@ class Manifest:
     def _name_index(self) -> dict[str, list[str]]:
         if self._by_name is None:
             index: dict[str, list[str]] = {}
-            for checksum, record in self._records.items():
-                index.setdefault(record.filename, []).append(checksum)
+            for checksum, row in self._records.items():
+                index.setdefault(row["filename"], []).append(checksum)
             self._by_name = index
         return self._by_name
 
@@ -397,12 +405,11 @@ class Manifest:
             return
         doc = decode(blob.data, self.url)
         self._check_owner(doc.metadata)
-        mine = self._records
         merged = doc.records
-        for checksum, record in mine.items():
+        for checksum, row in self._records.items():
             theirs = merged.get(checksum)
-            if theirs is None or record.updated_at >= theirs.updated_at:
-                merged[checksum] = record
+            if theirs is None or row["updated_at"] >= theirs["updated_at"]:
+                merged[checksum] = row
         stored = doc.metadata
         self._metadata = stored.model_copy(
             update={
@@ -414,3 +421,27 @@ class Manifest:
         self._records = merged
         self._by_name = None
         self._version = blob.version
+
+
+class _RecordsView(Mapping[str, ManifestRecord]):
+    """Read-only live mapping checksum -> record over a manifest's rows."""
+
+    __slots__ = ("_manifest",)
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+
+    def __getitem__(self, checksum: str) -> ManifestRecord:
+        return ManifestRecord.from_row(self._manifest._records[checksum])
+
+    def __contains__(self, checksum: object) -> bool:
+        return checksum in self._manifest._records
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._manifest._records)
+
+    def __len__(self) -> int:
+        return len(self._manifest._records)
+
+    def __repr__(self) -> str:
+        return f"<records of {self._manifest!r}>"

@@ -1,8 +1,9 @@
 """``ManifestRecord``: the contract for one downloaded file's entry in a manifest.
 
-Validation runs inside pydantic-core (Rust) for JSON input: every constraint below is a
-core-schema constraint, not a Python validator, so loading a manifest of 100,000 records
-stays close to the speed of parsing its JSON while still checking every field.
+Every constraint below is a core-schema constraint evaluated inside pydantic-core (Rust),
+never a Python validator, so validating 100,000 records from JSON stays close to the speed
+of parsing the JSON. A manifest keeps each record's validated field dict (a "row") and
+builds the model object only when asked for it; see :meth:`ManifestRecord.from_row`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-__all__ = ["Checksum", "Location", "ManifestRecord"]
+__all__ = ["Checksum", "Location", "ManifestRecord", "Row"]
+
+#: A record's validated fields, exactly as ``ManifestRecord.__dict__`` holds them.
+Row = dict[str, Any]
 
 #: A SHA-256 hex digest; upper-case input is normalised to lower case.
 Checksum = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
@@ -97,3 +101,18 @@ class ManifestRecord(BaseModel):
     updated_at: AwareDatetime = Field(default_factory=_utcnow)
     """When the record was last updated; timezone-aware, defaults to now in UTC. When two
     writers store the same checksum, the record with the later ``updated_at`` wins."""
+
+    @classmethod
+    def from_row(cls, row: Row) -> ManifestRecord:
+        """Wrap an already validated row without validating it again.
+
+        ``row`` must come from this model's own validation: a record's ``__dict__`` or a
+        row decoded by :mod:`etl_manifests.document`. The record shares the dict, which is
+        safe because records are frozen and rows are never mutated.
+        """
+        record = cls.__new__(cls)
+        object.__setattr__(record, "__dict__", row)
+        object.__setattr__(record, "__pydantic_fields_set__", set(row))
+        object.__setattr__(record, "__pydantic_extra__", None)
+        object.__setattr__(record, "__pydantic_private__", None)
+        return record
