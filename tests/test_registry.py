@@ -146,3 +146,93 @@ def test_a_registered_plugin_provides_a_scheme() -> None:
     finally:
         pm.unregister(plugin)
         module._registry = None
+
+
+def _install_fake_distribution(
+    site: Path, name: str, entry_points: str, modules: dict[str, str]
+) -> None:
+    """Lay out an installed distribution (dist-info + modules) in a folder on sys.path."""
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[etl_manifests]\n{entry_points}\n")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(source)
+
+
+@pytest.fixture
+def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from etl_manifests import registry as module
+
+    monkeypatch.delenv("ETL_MANIFESTS_PLUGINS", raising=False)
+    module.reset_plugins()
+    yield module
+    module.reset_plugins()
+
+
+def test_entry_point_plugin_is_discovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: Any
+) -> None:
+    _install_fake_distribution(
+        tmp_path,
+        "etl_manifests_fake",
+        "fake = fake_plugin",
+        {
+            "fake_plugin": (
+                "from etl_manifests import hookimpl\n"
+                "from etl_manifests.backends.memory import MemoryBackend\n"
+                "@hookimpl\n"
+                "def register_backends(register):\n"
+                "    register('fake', MemoryBackend)\n"
+            )
+        },
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert isinstance(fresh_plugins.open_backend("fake://x"), MemoryBackend)
+
+
+def test_plugins_env_var_selects_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: Any
+) -> None:
+    _install_fake_distribution(
+        tmp_path,
+        "etl_manifests_fake2",
+        "fake2 = fake_plugin2",
+        {
+            "fake_plugin2": (
+                "from etl_manifests import hookimpl\n"
+                "from etl_manifests.backends.memory import MemoryBackend\n"
+                "@hookimpl\n"
+                "def register_backends(register):\n"
+                "    register('fake2', MemoryBackend)\n"
+            )
+        },
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("ETL_MANIFESTS_PLUGINS", "")
+    with pytest.raises(UnknownSchemeError):
+        fresh_plugins.open_backend("fake2://x")
+    assert isinstance(fresh_plugins.open_backend("memory://x"), MemoryBackend)
+
+
+def test_broken_plugin_does_not_break_other_backends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: Any
+) -> None:
+    _install_fake_distribution(
+        tmp_path,
+        "etl_manifests_broken",
+        "broken = broken_plugin",
+        {"broken_plugin": "raise RuntimeError('plugin bug')\n"},
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert isinstance(fresh_plugins.open_backend(str(tmp_path)), LocalBackend)
+    assert any("broken" in e and "plugin bug" in e for e in fresh_plugins.plugin_errors())
+    with pytest.raises(UnknownSchemeError, match="plugin bug"):
+        fresh_plugins.open_backend("broken://x")
+
+
+def test_factory_name_typo_is_a_registration_error() -> None:
+    registry = BackendRegistry()
+    registry.register("typo", "etl_manifests.backends.memory:MemoryBackendd")
+    with pytest.raises(BackendRegistrationError, match="MemoryBackendd"):
+        registry.open("typo://x")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from .config import ETLConfig
 from .errors import (
     AlreadyExistsError,
+    BackendConfigurationError,
     BackendRegistrationError,
     ConflictError,
     CorruptManifestError,
@@ -31,7 +32,7 @@ from .errors import (
     UnknownSchemeError,
     UnsupportedFormatError,
 )
-from .hookspecs import hookimpl
+from .hookspecs import RegisterBackend, hookimpl
 from .manager import ManifestManager
 from .metadata import FORMAT_VERSION, ManifestMetadata
 from .model import Manifest
@@ -47,6 +48,7 @@ __all__ = [
     "ABSENT",
     "FORMAT_VERSION",
     "AlreadyExistsError",
+    "BackendConfigurationError",
     "BackendRegistrationError",
     "Blob",
     "ConflictError",
@@ -65,6 +67,7 @@ __all__ = [
     "NotFoundError",
     "ObjectInfo",
     "PermissionDeniedError",
+    "RegisterBackend",
     "RetryPolicy",
     "SaveRetriesExhaustedError",
     "StorageBackend",

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "AlreadyExistsError",
+    "BackendConfigurationError",
     "BackendRegistrationError",
     "ConflictError",
     "CorruptManifestError",
@@ -91,6 +92,10 @@ class UnknownSchemeError(ManifestError, ValueError):
 
 class BackendRegistrationError(ManifestError, ValueError):
     """Two plugins claimed the same URL scheme, or a registration was malformed."""
+
+
+class BackendConfigurationError(ManifestError, ValueError):
+    """A root URL or storage options that the backend cannot use."""
 
 
 class MissingDependencyError(ManifestError, ImportError):

@@ -9,6 +9,7 @@ backends are always available.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import re
 import threading
@@ -20,7 +21,12 @@ from typing import Any, cast
 import pluggy
 
 from . import hookspecs
-from .errors import BackendRegistrationError, MissingDependencyError, UnknownSchemeError
+from .errors import (
+    BackendRegistrationError,
+    ManifestError,
+    MissingDependencyError,
+    UnknownSchemeError,
+)
 from .storage import BackendFactory, StorageBackend
 
 __all__ = [
@@ -28,6 +34,8 @@ __all__ = [
     "get_plugin_manager",
     "get_registry",
     "open_backend",
+    "plugin_errors",
+    "reset_plugins",
     "split_scheme",
 ]
 
@@ -134,6 +142,7 @@ class BackendRegistry:
             entry = self._resolved.get(scheme)
         if entry is None:
             known = ", ".join(f"{s}://" for s in sorted(self._resolved))
+            broken = "".join(f"; {failure}" for failure in _plugin_errors)
             hint = _INSTALL_HINTS.get(scheme)
             advice = (
                 f"install its backend with: {hint}"
@@ -141,7 +150,7 @@ class BackendRegistry:
                 else "install a plugin that provides it (see docs/plugins.md)"
             )
             raise UnknownSchemeError(
-                f"no storage backend for {scheme}:// ; known schemes: {known}; {advice}"
+                f"no storage backend for {scheme}:// ; known schemes: {known}; {advice}{broken}"
             )
         loaded = _import_factory(scheme, entry)
         with self._lock:
@@ -165,12 +174,40 @@ def _import_factory(scheme: str, entry: _Entry) -> BackendFactory:
         if entry.requires and missing == entry.requires.split(".")[0]:
             raise MissingDependencyError(scheme, entry.requires, entry.extra) from exc
         raise
-    return cast(BackendFactory, getattr(module, attr))
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise BackendRegistrationError(
+            f"the {scheme}:// backend is registered as {entry.factory!r}, but {module_name} "
+            f"has no callable {attr!r}; the plugin providing it is broken or outdated"
+        )
+    return cast(BackendFactory, factory)
 
 
 _lock = threading.Lock()
 _plugin_manager: pluggy.PluginManager | None = None
 _registry: BackendRegistry | None = None
+_plugin_errors: list[str] = []
+
+
+def plugin_errors() -> list[str]:
+    """Why installed plugins failed to load (they are skipped; other backends still work)."""
+    get_registry()
+    return list(_plugin_errors)
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    selected = os.environ.get(PLUGINS_ENV)
+    wanted = None if selected is None else {n.strip() for n in selected.split(",") if n.strip()}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if (wanted is not None and ep.name not in wanted) or pm.get_plugin(ep.name):
+            continue
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:
+            # One broken plugin must not take every other backend down with it.
+            _plugin_errors.append(
+                f"plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+            )
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -180,14 +217,10 @@ def get_plugin_manager() -> pluggy.PluginManager:
         if _plugin_manager is None:
             pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
             pm.add_hookspecs(hookspecs)
+            _plugin_errors.clear()
             for name in DEFAULT_PLUGINS:
                 pm.register(importlib.import_module(name), name=name)
-            selected = os.environ.get(PLUGINS_ENV)
-            if selected is None:
-                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-            else:
-                for name in filter(None, (n.strip() for n in selected.split(","))):
-                    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+            _load_entry_points(pm)
             _plugin_manager = pm
         return _plugin_manager
 
@@ -199,7 +232,16 @@ def get_registry() -> BackendRegistry:
     with _lock:
         if _registry is None:
             registry = BackendRegistry()
-            pm.hook.register_backends(register=registry.register)
+            for impl in pm.hook.register_backends.get_hookimpls():
+                try:
+                    impl.function(register=registry.register)
+                except ManifestError:
+                    raise  # a scheme conflict is the user's to resolve, not to hide
+                except Exception as exc:
+                    _plugin_errors.append(
+                        f"plugin {impl.plugin_name!r} failed to register its backends: "
+                        f"{type(exc).__name__}: {exc}"
+                    )
             _registry = registry
         return _registry
 

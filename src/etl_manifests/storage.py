@@ -88,7 +88,7 @@ class Blob:
 
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
-    """One entry of :meth:`StorageBackend.list`."""
+    """One entry of :meth:`StorageBackend.list`; ``modified`` is timezone-aware or None."""
 
     key: str
     size: int | None = None
@@ -134,11 +134,18 @@ class StorageBackend(ABC):
         """Return the objects whose key starts with ``prefix``, staged ones included."""
 
     def url(self, key: str) -> str:
-        """A human-readable location of ``key`` for messages (never with credentials)."""
+        """A human-readable location of ``key`` for messages (never with credentials).
+
+        Override it when ``root`` is not a prefix that ``/key`` can follow (a query string).
+        """
         return f"{self.root.rstrip('/')}/{key}"
 
     def close(self) -> None:  # noqa: B027 - optional hook, empty by default
-        """Release connections; the default does nothing."""
+        """Release connections; the default does nothing.
+
+        A backend must stay usable after ``close()`` (reopening what it needs), because
+        manifests handed out earlier may still hold it.
+        """
 
 
 #: What a plugin registers: called with the root URL (or path) and storage options.
