@@ -43,6 +43,7 @@ from urllib.parse import parse_qs
 
 from etl_manifests.errors import (
     AlreadyExistsError,
+    BackendConfigurationError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
@@ -69,20 +70,20 @@ _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_AUTH = 3, 
 def parse_root(root: str) -> tuple[Path, str]:
     """Split a ``sqlite://`` root URL into the absolute database path and the table name.
 
-    :raises ValueError: the URL is not ``sqlite://PATH[?table=NAME]`` with a valid name.
+    :raises BackendConfigurationError: the URL is not ``sqlite://PATH[?table=NAME]`` with a valid name.
     """
     if root[: len(_SCHEME)].lower() != _SCHEME:
-        raise ValueError(f"{root!r} is not a sqlite:// URL; use sqlite:///abs/path/state.db")
+        raise BackendConfigurationError(f"{root!r} is not a sqlite:// URL; use sqlite:///abs/path/state.db")
     location, _, query = root[len(_SCHEME) :].partition("?")
     if not location:
-        raise ValueError(f"{root!r} names no database file; use sqlite:///abs/path/state.db")
+        raise BackendConfigurationError(f"{root!r} names no database file; use sqlite:///abs/path/state.db")
     params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
     unknown = sorted(set(params) - {"table"})
     if unknown:
-        raise ValueError(f"{root!r}: unknown query parameter(s) {unknown}; only 'table' is read")
+        raise BackendConfigurationError(f"{root!r}: unknown query parameter(s) {unknown}; only 'table' is read")
     tables = params.get("table", [DEFAULT_TABLE])
     if len(tables) != 1 or not _TABLE_RE.fullmatch(tables[0]):
-        raise ValueError(
+        raise BackendConfigurationError(
             f"{root!r}: table must be one name of letters, digits and underscores, "
             "not starting with a digit"
         )
@@ -100,13 +101,13 @@ class SQLiteBackend(StorageBackend):
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
         """Open the store at ``root``; nothing touches the disk until the first operation.
 
-        :raises ValueError: ``root`` is not a valid ``sqlite://`` URL, or
+        :raises BackendConfigurationError: ``root`` is not a valid ``sqlite://`` URL, or
             ``storage_options`` holds an option other than ``timeout``.
         """
         options = dict(storage_options or {})
         unknown = sorted(set(options) - _OPTIONS)
         if unknown:
-            raise ValueError(
+            raise BackendConfigurationError(
                 f"unknown storage option(s) {unknown} for the sqlite:// backend; "
                 f"it accepts: {', '.join(sorted(_OPTIONS))}"
             )
