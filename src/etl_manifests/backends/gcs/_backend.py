@@ -61,12 +61,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import aiohttp
@@ -83,18 +81,19 @@ from ...errors import (
     TransientStorageError,
 )
 from ...storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
+from .._objectstore import (
+    RETRIES_OPTION,
+    RETRY_BASE_OPTION,
+    Retryable,
+    pop_retry_policy,
+    run,
+    split_root,
+)
 
 __all__ = ["RETRIES_OPTION", "RETRY_BASE_OPTION", "GCSBackend"]
 
 logger = logging.getLogger(__name__)
 
-#: Storage option: attempts per request for retryable failures (default 5).
-RETRIES_OPTION = "etl_manifests_retries"
-#: Storage option: first back-off delay in seconds (default 0.1).
-RETRY_BASE_OPTION = "etl_manifests_retry_base"
-
-DEFAULT_RETRIES = 5
-DEFAULT_RETRY_BASE = 0.1
 #: How often a fallback read (no ``x-goog-generation``) retries a racing writer.
 READ_RACE_ATTEMPTS = 10
 
@@ -128,27 +127,6 @@ class _Response:
         return str(error)
 
 
-class _Retry(Exception):
-    """Internal: one attempt failed in a way worth retrying."""
-
-    def __init__(self, cause: str) -> None:
-        super().__init__(cause)
-        self.cause = cause
-
-
-def _split_root(root: str) -> tuple[str, str, str]:
-    """``gs://[user@]bucket/prefix`` -> (scheme, bucket, prefix), credentials dropped."""
-    scheme, sep, rest = root.partition("://")
-    if not sep:
-        scheme, rest = "gs", root
-    rest = rest.split("?", 1)[0]
-    netloc, _, prefix = rest.partition("/")
-    bucket = netloc.rpartition("@")[2]
-    if not bucket:
-        raise ValueError(f"GCS root {scheme}://{rest} has no bucket; use gs://bucket/prefix")
-    return scheme.lower(), bucket, prefix.strip("/")
-
-
 class GCSBackend(StorageBackend):
     """Objects under ``gs://bucket/prefix``; see the module docstring for the protocol.
 
@@ -157,9 +135,8 @@ class GCSBackend(StorageBackend):
 
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
         options = dict(storage_options or {})
-        self.retries = max(1, int(options.pop(RETRIES_OPTION, DEFAULT_RETRIES)))
-        self.retry_base = float(options.pop(RETRY_BASE_OPTION, DEFAULT_RETRY_BASE))
-        scheme, self.bucket, self.prefix = _split_root(root)
+        self.retry = pop_retry_policy(options)
+        scheme, self.bucket, self.prefix = split_root(root, "gs")
         self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         # A private instance: close() must not break other users of a cached one.
         options.setdefault("skip_instance_cache", True)
@@ -211,25 +188,12 @@ class GCSBackend(StorageBackend):
             try:
                 response = await self._send(method, path, params or {}, data, headers or {})
             except _RETRYABLE_EXCEPTIONS as exc:
-                raise _Retry(type(exc).__name__) from exc
+                raise Retryable(type(exc).__name__) from exc
             if response.status in _RETRYABLE_STATUS:
-                raise _Retry(f"HTTP {response.status}")
+                raise Retryable(f"HTTP {response.status}")
             return response
 
-        for number in range(1, self.retries + 1):
-            try:
-                return cast(_Response, sync(self._fs.loop, attempt))
-            except _Retry as retry:
-                if number >= self.retries:
-                    raise TransientStorageError(
-                        f"{method} on {what} kept failing ({retry.cause}) after "
-                        f"{self.retries} attempts; the store is throttling or unreachable: "
-                        f"retry later, or raise the {RETRIES_OPTION} storage option"
-                    ) from retry.__cause__
-                delay = self.retry_base * 2 ** (number - 1) * random.uniform(0.5, 1.5)
-                logger.debug("retrying %s on %s after %s", method, what, retry.cause)
-                time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return run(self._fs.loop, attempt, self.retry, f"{method} on {what}")
 
     def _object_path(self, full: str) -> str:
         return f"storage/v1/b/{quote(self.bucket, safe='')}/o/{quote(full, safe='')}"

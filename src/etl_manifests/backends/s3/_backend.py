@@ -64,10 +64,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, NoReturn, TypeVar, cast
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 import aiohttp
 import botocore.exceptions
@@ -77,13 +75,21 @@ from fsspec.asyn import sync
 
 from ...errors import (
     AlreadyExistsError,
+    BackendConfigurationError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
     StorageError,
-    TransientStorageError,
 )
 from ...storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend, staging_key
+from .._objectstore import (
+    RETRIES_OPTION,
+    RETRY_BASE_OPTION,
+    Retryable,
+    pop_retry_policy,
+    run,
+    split_root,
+)
 
 __all__ = ["COMMIT_OPTION", "RETRIES_OPTION", "RETRY_BASE_OPTION", "S3Backend"]
 
@@ -91,15 +97,6 @@ logger = logging.getLogger(__name__)
 
 #: Storage option choosing the commit protocol: ``"copy"`` (default) or ``"put"``.
 COMMIT_OPTION = "etl_manifests_commit"
-#: Storage option: attempts per request for retryable failures (default 5).
-RETRIES_OPTION = "etl_manifests_retries"
-#: Storage option: first back-off delay in seconds (default 0.1).
-RETRY_BASE_OPTION = "etl_manifests_retry_base"
-
-DEFAULT_RETRIES = 5
-DEFAULT_RETRY_BASE = 0.1
-
-_T = TypeVar("_T")
 
 # Transport-level failures worth another attempt.
 _RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
@@ -138,27 +135,6 @@ _DENIED_CODES = frozenset(
 _CONFLICT_CODES = frozenset({"PreconditionFailed"})
 
 
-class _Retry(Exception):
-    """Internal: one attempt failed in a way worth retrying."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(type(cause).__name__)
-        self.cause = cause
-
-
-def _split_root(root: str) -> tuple[str, str, str]:
-    """``s3://[user@]bucket/prefix`` -> (scheme, bucket, prefix), credentials dropped."""
-    scheme, sep, rest = root.partition("://")
-    if not sep:
-        scheme, rest = "s3", root
-    rest = rest.split("?", 1)[0]
-    netloc, _, prefix = rest.partition("/")
-    bucket = netloc.rpartition("@")[2]
-    if not bucket:
-        raise ValueError(f"S3 root {scheme}://{rest} has no bucket; use s3://bucket/prefix")
-    return scheme.lower(), bucket, prefix.strip("/")
-
-
 def _code(exc: botocore.exceptions.ClientError) -> tuple[str, int]:
     response: Mapping[str, Any] = exc.response or {}
     code = str(response.get("Error", {}).get("Code", ""))
@@ -185,12 +161,13 @@ class S3Backend(StorageBackend):
         options = dict(storage_options or {})
         commit = str(options.pop(COMMIT_OPTION, "copy")).lower()
         if commit not in ("copy", "put"):
-            raise ValueError(f"{COMMIT_OPTION} must be 'copy' or 'put', not {commit!r}")
+            raise BackendConfigurationError(
+                f"{COMMIT_OPTION} must be 'copy' or 'put', not {commit!r}"
+            )
         self.commit = commit
-        self.retries = max(1, int(options.pop(RETRIES_OPTION, DEFAULT_RETRIES)))
-        self.retry_base = float(options.pop(RETRY_BASE_OPTION, DEFAULT_RETRY_BASE))
+        self.retry = pop_retry_policy(options)
 
-        scheme, self.bucket, self.prefix = _split_root(root)
+        scheme, self.bucket, self.prefix = split_root(root, "s3")
         self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
 
         config_kwargs = dict(options.get("config_kwargs") or {})
@@ -243,10 +220,10 @@ class S3Backend(StorageBackend):
             except botocore.exceptions.ClientError as exc:
                 code, status = _code(exc)
                 if status == 429 or status >= 500 or code in _RETRYABLE_CODES:
-                    raise _Retry(exc) from exc
+                    raise Retryable(_describe(exc)) from exc
                 raise
             except _RETRYABLE_EXCEPTIONS as exc:
-                raise _Retry(exc) from exc
+                raise Retryable(_describe(exc)) from exc
             except botocore.exceptions.NoCredentialsError as exc:
                 raise PermissionDeniedError(
                     f"no AWS credentials found for {self._where(full_key)}; pass key/secret "
@@ -254,23 +231,7 @@ class S3Backend(StorageBackend):
                 ) from exc
             return response
 
-        return self._retrying(f"{method} on {self._where(full_key)}", attempt)
-
-    def _retrying(self, what: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
-        for number in range(1, self.retries + 1):
-            try:
-                return cast(_T, sync(self._fs.loop, attempt))
-            except _Retry as retry:
-                if number >= self.retries:
-                    raise TransientStorageError(
-                        f"{what} kept failing ({_describe(retry.cause)}) after "
-                        f"{self.retries} attempts; the store is throttling or unreachable: "
-                        f"retry later, or raise the {RETRIES_OPTION} storage option"
-                    ) from retry.cause
-                delay = self.retry_base * 2 ** (number - 1) * random.uniform(0.5, 1.5)
-                logger.debug("retrying %s after %s", what, _describe(retry.cause))
-                time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return run(self._fs.loop, attempt, self.retry, f"{method} on {self._where(full_key)}")
 
     def _fail(self, exc: botocore.exceptions.ClientError, full_key: str | None) -> NoReturn:
         """Map a non-retryable S3 error into our hierarchy."""

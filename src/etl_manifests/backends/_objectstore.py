@@ -1,0 +1,104 @@
+"""Plumbing shared by the object-store backends: root URLs, options, transient retries.
+
+Both cloud backends run their requests on fsspec's event loop thread and retry transient
+failures (throttling, 5xx, resets, timeouts) here, in one place, with the same
+:class:`~etl_manifests.retry.RetryPolicy` the manifest layer uses for conflicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+from fsspec.asyn import sync
+
+from ..errors import BackendConfigurationError, TransientStorageError
+from ..retry import RetryPolicy
+
+__all__ = [
+    "RETRIES_OPTION",
+    "RETRY_BASE_OPTION",
+    "Retryable",
+    "pop_retry_policy",
+    "run",
+    "split_root",
+]
+
+logger = logging.getLogger("etl_manifests.backends")
+
+#: Storage option: attempts per request for retryable failures (default 5).
+RETRIES_OPTION = "etl_manifests_retries"
+#: Storage option: first back-off delay in seconds (default 0.1); doubles, with jitter.
+RETRY_BASE_OPTION = "etl_manifests_retry_base"
+
+DEFAULT_RETRIES = 5
+DEFAULT_RETRY_BASE = 0.1
+MAX_RETRY_DELAY = 5.0
+
+_T = TypeVar("_T")
+
+
+class Retryable(Exception):
+    """Raised by one attempt that failed in a way worth retrying.
+
+    ``description`` is short and credential-free; chain the original error with ``from``.
+    """
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+def split_root(root: str, default_scheme: str) -> tuple[str, str, str]:
+    """``scheme://[user@]bucket/prefix`` -> (scheme, bucket, prefix); credentials dropped.
+
+    :raises BackendConfigurationError: the URL names no bucket.
+    """
+    scheme, sep, rest = root.partition("://")
+    if not sep:
+        scheme, rest = default_scheme, root
+    rest = rest.split("?", 1)[0]
+    netloc, _, prefix = rest.partition("/")
+    bucket = netloc.rpartition("@")[2]
+    if not bucket:
+        raise BackendConfigurationError(
+            f"{scheme}://{rest} names no bucket; use {scheme}://bucket/prefix"
+        )
+    return scheme.lower(), bucket, prefix.strip("/")
+
+
+def pop_retry_policy(options: dict[str, Any]) -> RetryPolicy:
+    """Take this library's retry options out of ``options`` (the rest go to fsspec)."""
+    try:
+        return RetryPolicy(
+            max_attempts=max(1, int(options.pop(RETRIES_OPTION, DEFAULT_RETRIES))),
+            base_delay=float(options.pop(RETRY_BASE_OPTION, DEFAULT_RETRY_BASE)),
+            max_delay=MAX_RETRY_DELAY,
+        )
+    except (TypeError, ValueError) as exc:
+        raise BackendConfigurationError(
+            f"{RETRIES_OPTION} must be a positive integer and {RETRY_BASE_OPTION} a "
+            f"non-negative number of seconds ({exc})"
+        ) from None
+
+
+def run(loop: Any, attempt: Callable[[], Awaitable[_T]], policy: RetryPolicy, what: str) -> _T:
+    """Run ``attempt`` on ``loop`` until it succeeds, retrying on :class:`Retryable`.
+
+    :raises TransientStorageError: every attempt failed retryably; names ``what``.
+    """
+    for number in range(1, policy.max_attempts + 1):
+        try:
+            return cast(_T, sync(loop, attempt))
+        except Retryable as failure:
+            if number >= policy.max_attempts:
+                raise TransientStorageError(
+                    f"{what} kept failing ({failure.description}) after "
+                    f"{policy.max_attempts} attempts; the store is throttling or unreachable: "
+                    f"retry later, or raise the {RETRIES_OPTION} storage option"
+                ) from failure.__cause__
+            logger.debug("retrying %s after %s", what, failure.description)
+            time.sleep(policy.delay(number))
+    raise AssertionError("unreachable")  # pragma: no cover
