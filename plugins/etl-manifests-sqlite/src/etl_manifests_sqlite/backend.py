@@ -70,17 +70,24 @@ _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_AUTH = 3, 
 def parse_root(root: str) -> tuple[Path, str]:
     """Split a ``sqlite://`` root URL into the absolute database path and the table name.
 
-    :raises BackendConfigurationError: the URL is not ``sqlite://PATH[?table=NAME]`` with a valid name.
+    :raises BackendConfigurationError: the URL is not ``sqlite://PATH[?table=NAME]``
+        with a valid name.
     """
     if root[: len(_SCHEME)].lower() != _SCHEME:
-        raise BackendConfigurationError(f"{root!r} is not a sqlite:// URL; use sqlite:///abs/path/state.db")
+        raise BackendConfigurationError(
+            f"{root!r} is not a sqlite:// URL; use sqlite:///abs/path/state.db"
+        )
     location, _, query = root[len(_SCHEME) :].partition("?")
     if not location:
-        raise BackendConfigurationError(f"{root!r} names no database file; use sqlite:///abs/path/state.db")
+        raise BackendConfigurationError(
+            f"{root!r} names no database file; use sqlite:///abs/path/state.db"
+        )
     params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query))
     unknown = sorted(set(params) - {"table"})
     if unknown:
-        raise BackendConfigurationError(f"{root!r}: unknown query parameter(s) {unknown}; only 'table' is read")
+        raise BackendConfigurationError(
+            f"{root!r}: unknown query parameter(s) {unknown}; only 'table' is read"
+        )
     tables = params.get("table", [DEFAULT_TABLE])
     if len(tables) != 1 or not _TABLE_RE.fullmatch(tables[0]):
         raise BackendConfigurationError(
