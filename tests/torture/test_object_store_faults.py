@@ -140,7 +140,8 @@ def _run(target: Target, faults: FaultRules, case: Case) -> None:
     else:
         assert type(error) is expected, f"expected {expected.__name__}, got {error!r}"
         message = str(error)
-        assert KEY in message and target.root.split("://")[1].split("/")[0] in message
+        assert KEY in message
+        assert target.root.split("://")[1].split("/")[0] in message
         assert isinstance(error, StorageError)
 
     # Stored: the old document or the new one, whole.
@@ -167,7 +168,8 @@ def _run(target: Target, faults: FaultRules, case: Case) -> None:
         manifest.save()
     assert not manifest.dirty
     fresh = target.manifest()
-    assert set(fresh.records) == new and len(fresh) == len(new)
+    assert set(fresh.records) == new
+    assert len(fresh) == len(new)
     assert fresh.metadata.revision > old_revision
     assert fresh.records[checksum(NEW)] == manifest.records[checksum(NEW)]
 
