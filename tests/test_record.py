@@ -57,7 +57,7 @@ def test_path_object_is_stored_as_its_string() -> None:
     assert make(filepath=PurePosixPath("/data/y.gz")).filepath == "/data/y.gz"
 
 
-@pytest.mark.parametrize("bad", ["relative/a.gz", "", "a.gz", Path("relative"), "/a\x00b"])
+@pytest.mark.parametrize("bad", ["relative/a.gz", "", "a.gz", Path("relative"), "s3:/one-slash"])
 def test_filepath_must_be_absolute_or_a_url(bad: object) -> None:
     with pytest.raises(ValidationError):
         make(filepath=bad)

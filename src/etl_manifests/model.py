@@ -39,6 +39,9 @@ from .storage import ABSENT, StorageBackend, is_staging_key
 
 __all__ = ["Manifest", "manifest_key"]
 
+# The model's own validator, without model_validate's per-call wrapper.
+_validate_record: Any = ManifestRecord.__pydantic_validator__.validate_python
+
 _SAFE_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
@@ -309,18 +312,20 @@ class Manifest:
     def _validate(self, params: Mapping[str, Any] | ManifestRecord) -> ManifestRecord:
         if isinstance(params, ManifestRecord):
             return params
-        if not isinstance(params, Mapping):
+        # The exact-type test first: isinstance() against an ABC is slow on a hot path.
+        if type(params) is not dict and not isinstance(params, Mapping):
             raise InvalidRecordError(
                 f"a record must be a mapping of field names to values, not {type(params).__name__}"
             )
         if "etl_version" not in params:
             params = {**params, "etl_version": self.etl_version}
         try:
-            return ManifestRecord.model_validate(params)
+            record: ManifestRecord = _validate_record(params)
         except ValidationError as exc:
             raise InvalidRecordError(
                 f"invalid record: {format_validation_error(exc)}", exc.errors()
             ) from None
+        return record
 
     def _check_owner(self, metadata: ManifestMetadata) -> None:
         if metadata.process != self.process or metadata.etl_version != self.etl_version:
