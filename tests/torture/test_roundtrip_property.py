@@ -24,7 +24,7 @@ HEX = "0123456789abcdefABCDEF"
 # Text without NUL (not allowed in paths) and, as hypothesis does by default, without
 # lone surrogates (rejected or unencodable; see test_bad_input).
 path_text = st.text(
-    st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=40
+    st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=40
 )
 
 checksums = st.text(HEX, min_size=64, max_size=64)
