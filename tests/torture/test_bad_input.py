@@ -135,10 +135,10 @@ def test_unencodable_value_is_rejected_up_front(target: Target, case: str) -> No
 
 
 @pytest.mark.xfail(
-    strict=False,
+    strict=True,
     reason=(
-        "regression in the uncommitted record.py change: _LOCATION_PATTERN no longer ends "
-        "in [^\\x00]*$, so a NUL byte inside filepath is accepted"
+        "regression: record.py's _LOCATION_PATTERN now matches only the prefix (it no "
+        "longer ends in [^\\x00]*$), so a NUL byte inside filepath is accepted"
     ),
 )
 def test_nul_in_filepath_is_rejected(target: Target) -> None:
