@@ -56,7 +56,7 @@ class Target:
         """The stored bytes of ``key``, or ``None`` if nothing is stored."""
         if self.kind == "local":
             path = Path(self.root, key)
-            return path.read_bytes() if path.exists() else None
+            return path.read_bytes() if path.is_file() else None
         if self.kind == "s3":
             from botocore.exceptions import ClientError
 

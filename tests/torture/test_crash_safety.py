@@ -134,14 +134,6 @@ def test_s3_20_kills(s3_server: S3Server, s3_bucket: str) -> None:
     _kill_loop(target, kills=20, max_delay=0.4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "LocalBackend.delete() takes a FileLock on the key it deletes, so cleanup_staged "
-        "creates (and leaves) a hidden '.<manifest>.staged-<hex>.lock' file for every "
-        "staged leftover it removes"
-    ),
-)
 def test_local_cleanup_leaves_no_files_named_after_staged_leftovers(tmp_path: Path) -> None:
     target = Target("local", str(tmp_path / "manifests"))
     manifest = target.manifest()

@@ -39,7 +39,7 @@ filepaths = st.one_of(
     ).map(lambda t: f"{t[0]}://{t[1]}"),
 )
 # Offsets in whole minutes over the full legal range, and real zones since 1980 (older
-# dates in real zones have offsets with seconds: see the xfail test at the bottom).
+# dates in real zones have offsets with seconds: see the test at the bottom).
 minute_offsets = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(
     lambda m: timezone(timedelta(minutes=m))
 )
@@ -174,16 +174,11 @@ def test_gcs(gcs_server: GcsServer, gcs_bucket: str, params: list[dict[str, Any]
         ),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "UTC offsets that are not whole minutes are accepted but written with minute "
-        "precision, so the stored updated_at is a different instant (seconds off)"
-    ),
-)
-def test_sub_minute_utc_offsets_round_trip(when: datetime) -> None:
-    from conftest import record
+def test_sub_minute_utc_offsets_keep_the_instant(when: datetime) -> None:
+    # JSON offsets carry minutes only: an offset with seconds must not move the instant.
+    from conftest import checksum, record
 
-    _check_roundtrip(
-        Target("memory", f"memory://rt-{uuid.uuid4().hex}"), [record(1, updated_at=when)]
-    )
+    target = Target("memory", f"memory://rt-{uuid.uuid4().hex}")
+    _check_roundtrip(target, [record(1, updated_at=when)])
+    stored = target.manifest().records[checksum(1)].updated_at
+    assert stored.astimezone(UTC) == when.astimezone(UTC)
