@@ -77,9 +77,11 @@ def test_naive_updated_at_is_rejected() -> None:
         make(updated_at=datetime(2026, 1, 1))
 
 
-def test_aware_updated_at_in_another_zone_is_kept() -> None:
+def test_aware_updated_at_in_another_zone_is_stored_in_utc() -> None:
     when = datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2)))
-    assert make(updated_at=when).updated_at == when
+    stored = make(updated_at=when).updated_at
+    assert stored == when
+    assert stored.utcoffset() == timedelta(0)
 
 
 def test_unknown_field_is_rejected() -> None:
@@ -96,3 +98,18 @@ def test_records_are_immutable() -> None:
 def test_json_round_trip_is_lossless() -> None:
     record = make(etag='"abc"', content_type="application/gzip", content_length_bytes=7)
     assert ManifestRecord.model_validate_json(record.model_dump_json()) == record
+
+
+def test_nul_in_filepath_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="filepath"):
+        make(filepath="/data/a\x00.gz")
+
+
+def test_content_length_beyond_64_bits_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="content_length_bytes"):
+        make(content_length_bytes=2**64)
+
+
+def test_text_that_cannot_be_utf8_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="etag holds characters"):
+        make(etag="bad\udcff")

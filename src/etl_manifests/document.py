@@ -97,19 +97,24 @@ _FIELD_RULES = {
 }
 
 
-def format_validation_error(exc: ValidationError, limit: int = 5) -> str:
-    """One ``field.path: problem`` per invalid field, at most ``limit`` of them."""
+def format_validation_error(exc: ValidationError, limit: int = 5, root: str = "document") -> str:
+    """One ``field.path: problem`` per invalid field, at most ``limit`` of them.
+
+    ``root`` names the whole value, for problems that belong to no single field.
+    """
     problems: dict[str, str] = {}
     for err in exc.errors():
         # Drop the union-branch tags pydantic adds to the location of custom types.
         loc = [str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or "-" in p))]
-        where = ".".join(loc) or "document"
+        where = ".".join(loc) or root
         if where in problems:
             continue
         if err["type"] == "extra_forbidden":
             problems[where] = "unknown field (check its spelling)"
         elif err["type"] != "missing" and loc and loc[-1] in _FIELD_RULES:
             problems[where] = _FIELD_RULES[loc[-1]]
+        elif err["type"] == "value_error":
+            problems[where] = str(err.get("ctx", {}).get("error", err["msg"]))
         else:
             problems[where] = err["msg"]
     lines = [f"{where}: {msg}" for where, msg in list(problems.items())[:limit]]

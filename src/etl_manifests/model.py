@@ -43,6 +43,9 @@ __all__ = ["Manifest", "manifest_key"]
 _validate_record: Any = ManifestRecord.__pydantic_validator__.validate_python
 
 _SAFE_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+# File names are limited to 255 bytes; leave room for the process, the staging suffix and
+# the lock file's dot and extension.
+MAX_VERSION_LENGTH = 128
 
 
 def manifest_key(process: ETLProcess | str, etl_version: str) -> str:
@@ -57,6 +60,11 @@ def manifest_key(process: ETLProcess | str, etl_version: str) -> str:
         raise InvalidNameError(
             f"ETL version {etl_version!r} cannot be part of a file name; use letters, "
             "digits, '.', '_', '+' and '-' only (for example '1.0.0')"
+        )
+    if len(etl_version) > MAX_VERSION_LENGTH:
+        raise InvalidNameError(
+            f"ETL version {etl_version[:20]!r}... is {len(etl_version)} characters long; "
+            f"use at most {MAX_VERSION_LENGTH}"
         )
     return f"{proc.value}_v{etl_version}.json"
 
@@ -323,7 +331,7 @@ class Manifest:
             record: ManifestRecord = _validate_record(params)
         except ValidationError as exc:
             raise InvalidRecordError(
-                f"invalid record: {format_validation_error(exc)}", exc.errors()
+                f"invalid record: {format_validation_error(exc, root='record')}", exc.errors()
             ) from None
         return record
 

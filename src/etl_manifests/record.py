@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     StringConstraints,
+    model_validator,
 )
 from pydantic_core import core_schema
 
@@ -30,9 +31,22 @@ Row = dict[str, Any]
 #: A SHA-256 hex digest; upper-case input is normalised to lower case.
 Checksum = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_lower=True)]
 
-# An absolute POSIX path, an absolute Windows path (drive or UNC), or a URL with a scheme.
-# Only the start is matched, so the check costs the same for short and long paths.
-_LOCATION_PATTERN = r"^(?:/|[A-Za-z]:[\\/]|\\\\|[A-Za-z][A-Za-z0-9+.-]+://)"
+# An absolute POSIX path, an absolute Windows path (drive or UNC), or a URL with a scheme;
+# never a NUL, which no filesystem or URL allows.
+_LOCATION_PATTERN = r"^(?:/|[A-Za-z]:[\\/]|\\\\|[A-Za-z][A-Za-z0-9+.-]+://)[^\x00]*$"
+
+#: Largest ``content_length_bytes``: what JSON readers commonly hold as a signed 64-bit int.
+MAX_CONTENT_LENGTH = 2**63 - 1
+
+# Text fields a caller fills freely; each must be encodable as UTF-8 to be stored.
+_TEXT_FIELDS = (
+    "filename",
+    "filepath",
+    "etl_version",
+    "etag",
+    "content_type",
+    "last_modified_server",
+)
 
 
 class _LocationSchema:
@@ -97,11 +111,34 @@ class ManifestRecord(BaseModel):
     """The ``Content-Type`` response header of the download, if any."""
     last_modified_server: str | None = None
     """The ``Last-Modified`` response header of the download, verbatim."""
-    content_length_bytes: Annotated[int, Field(ge=0)] | None = None
+    content_length_bytes: Annotated[int, Field(ge=0, le=MAX_CONTENT_LENGTH)] | None = None
     """The ``Content-Length`` response header of the download."""
     updated_at: AwareDatetime = Field(default_factory=_utcnow)
-    """When the record was last updated; timezone-aware, defaults to now in UTC. When two
-    writers store the same checksum, the record with the later ``updated_at`` wins."""
+    """When the record was last updated; timezone-aware, stored in UTC (other offsets are
+    converted, keeping the instant), defaults to now. When two writers store the same
+    checksum, the record with the later ``updated_at`` wins."""
+
+    @model_validator(mode="after")
+    def _storable(self) -> ManifestRecord:
+        # Runs for records built from Python values only: a stored document's rows are
+        # validated with the field schemas alone (see document.py), where JSON input can
+        # carry neither of these problems in a form we would write back.
+        fields = self.__dict__
+        for name in _TEXT_FIELDS:
+            value = fields[name]
+            if value is not None and not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise ValueError(
+                        f"{name} holds characters that cannot be stored as UTF-8 (lone "
+                        "surrogates, often from decoding bytes with errors='surrogateescape')"
+                    ) from None
+        when: datetime = fields["updated_at"]
+        if when.utcoffset():
+            # JSON keeps offsets to the minute only; UTC keeps every instant exact.
+            fields["updated_at"] = when.astimezone(UTC)
+        return self
 
     @classmethod
     def from_row(cls, row: Row) -> ManifestRecord:

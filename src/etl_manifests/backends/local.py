@@ -27,9 +27,17 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from ..errors import AlreadyExistsError, ConflictError, NotFoundError, TransientStorageError
+from ..errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ManifestError,
+    NotFoundError,
+    PermissionDeniedError,
+    StorageError,
+    TransientStorageError,
+)
 from ..hookspecs import RegisterBackend, hookimpl
-from ..storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend, staging_key
+from ..storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend, is_staging_key, staging_key
 
 __all__ = ["LocalBackend"]
 
@@ -39,6 +47,16 @@ LOCK_TIMEOUT = 60.0
 
 def _token(st: os.stat_result) -> str:
     return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def _storage_error(exc: OSError, where: str, doing: str) -> StorageError:
+    """Our error for an OS error on ``where``, keeping the errno and naming the file."""
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, PermissionError):
+        return PermissionDeniedError(
+            exc.errno, f"cannot {doing} {where}: {reason}; check the file's permissions"
+        )
+    return StorageError(exc.errno, f"cannot {doing} {where}: {reason}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -74,9 +92,20 @@ class LocalBackend(StorageBackend):
                 return Blob(f.read(), token)
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"no manifest at {self.url(key)}") from None
+        except OSError as exc:
+            raise _storage_error(exc, self.url(key), "read") from exc
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
         path = self._path(key)
+        try:
+            return self._write(key, path, data, expect)
+        except OSError as exc:
+            # Some of our own errors are OSErrors too (AlreadyExistsError, ...).
+            if isinstance(exc, ManifestError):
+                raise
+            raise _storage_error(exc, self.url(key), "write") from exc
+
+    def _write(self, key: str, path: Path, data: bytes, expect: Expect) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         staged = Path(staging_key(str(path)))
         try:
@@ -117,6 +146,10 @@ class LocalBackend(StorageBackend):
     def delete(self, key: str) -> None:
         path = self._path(key)
         if not path.parent.exists():
+            return
+        if is_staging_key(key):
+            # Only its own writer ever wrote a staged file; no lock (and no lock file).
+            path.unlink(missing_ok=True)
             return
         with self._lock(path).acquire(timeout=self.lock_timeout):
             path.unlink(missing_ok=True)
