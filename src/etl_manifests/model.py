@@ -396,9 +396,12 @@ class Manifest:
                 # lost: the stored document then already holds our records, and the merge
                 # (a union keyed by checksum, same record on both sides) adds nothing
                 # twice, so the retry neither duplicates nor drops a record.
-                self._merge_stored()
                 if attempt < self.retry.max_attempts:
+                    # Back off before reloading, not after: the version a reload finds is
+                    # freshest right after it, and a writer that slept on it would lose
+                    # again to whoever committed meanwhile.
                     time.sleep(self.retry.delay(attempt))
+                self._merge_stored()
                 continue
             self._metadata = metadata
             self._dirty = False

@@ -16,7 +16,7 @@ class RetryPolicy:
     base_delay * 2**(n-1))]`` ("full jitter"), which spreads competing writers apart.
     """
 
-    max_attempts: int = 30
+    max_attempts: int = 50
     base_delay: float = 0.01
     max_delay: float = 1.0
 
