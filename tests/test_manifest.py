@@ -16,6 +16,8 @@ from etl_manifests import (
     InvalidRecordError,
     Manifest,
     ManifestRecord,
+    RetryPolicy,
+    SaveRetriesExhaustedError,
     open_backend,
 )
 from etl_manifests.backends.memory import MemoryBackend
@@ -249,3 +251,19 @@ def test_cleanup_staged_removes_leftovers_only(tmp_path: Path) -> None:
     assert manifest.cleanup_staged(min_age=timedelta(0)) == 1
     assert not leftover.exists()
     assert len(local_manifest(tmp_path)) == 1
+
+
+def test_exhausted_retries_keep_records_for_the_next_save() -> None:
+    root = f"memory://{uuid.uuid4().hex}"
+    impatient = Manifest("extractor", "1", MemoryBackend(root, {}), retry=RetryPolicy(1))
+    other = Manifest("extractor", "1", MemoryBackend(root, {}))
+    other.add_record(record(1))
+    with pytest.raises(SaveRetriesExhaustedError, match="still in memory"):
+        impatient.add_record(record(2))  # its one attempt meets other's commit
+    assert impatient.dirty
+    assert checksum(2) in impatient
+    assert checksum(2) not in Manifest("extractor", "1", MemoryBackend(root, {}))
+    impatient.save()  # it merged on the failed attempt, so this one holds
+    stored = Manifest("extractor", "1", MemoryBackend(root, {}))
+    assert {r.checksum for r in stored} == {checksum(1), checksum(2)}
+    assert not impatient.dirty
