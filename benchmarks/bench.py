@@ -21,7 +21,6 @@ import contextlib
 import gc
 import hashlib
 import importlib.metadata
-import logging
 import os
 import platform
 import random
@@ -693,80 +692,32 @@ def _counting_proxy_class() -> type[Any]:
 
 
 @contextlib.contextmanager
-def _s3_backend() -> Iterator[tuple[Callable[[str], StorageBackend], _Counter]]:
-    from moto.server import ThreadedMotoServer
-
+def _cloud_backend(
+    store: str,
+) -> Iterator[tuple[Callable[[str], StorageBackend], _Counter]]:
+    """Backends on a fresh bucket of the ``"s3"`` or ``"gcs"`` emulator, behind a counting
+    proxy (started with the test harness's own server helpers)."""
+    from etl_manifests.backends.gcs._backend import GCSBackend
     from etl_manifests.backends.s3._backend import S3Backend
-    from harness.fixtures import S3Server
+    from harness.fixtures import running_gcs, running_s3
 
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }
+    running, backend_class, scheme = (
+        (running_s3, S3Backend, "s3") if store == "s3" else (running_gcs, GCSBackend, "gs")
     )
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE"):
-        os.environ.pop(name, None)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    proxy = _counting_proxy_class()(f"http://{host}:{port}", "s3").start()
-    try:
-        server = S3Server(proxy=proxy, upstream_url=f"http://{host}:{port}")
+    opened: list[StorageBackend] = []
+    with running(_counting_proxy_class()) as server:
         bucket = f"bench-{uuid.uuid4().hex[:16]}"
-        server.client().create_bucket(Bucket=bucket)
-        opened: list[StorageBackend] = []
+        server.create_bucket(bucket)
 
         def backend(prefix: str) -> StorageBackend:
-            opened.append(S3Backend(f"s3://{bucket}/{prefix}", server.storage_options))
+            opened.append(backend_class(f"{scheme}://{bucket}/{prefix}", server.storage_options))
             return opened[-1]
 
         try:
-            yield backend, proxy.counter
+            yield backend, server.proxy.counter  # type: ignore[attr-defined]
         finally:
             for b in opened:
                 b.close()
-    finally:
-        proxy.stop()
-        moto.stop()
-
-
-@contextlib.contextmanager
-def _gcs_backend() -> Iterator[tuple[Callable[[str], StorageBackend], _Counter]]:
-    from gcp_storage_emulator.server import create_server  # type: ignore[import-untyped]
-
-    from etl_manifests.backends.gcs._backend import GCSBackend
-    from harness.fixtures import GcsServer
-
-    os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
-    logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)
-    emulator = create_server("127.0.0.1", 0, in_memory=True)
-    emulator.start()
-    try:
-        port = emulator._api._httpd.server_address[1]
-        upstream = f"http://127.0.0.1:{port}"
-        proxy = _counting_proxy_class()(upstream, "gcs", max_upstream_connections=4).start()
-        try:
-            server = GcsServer(proxy=proxy, upstream_url=upstream)
-            bucket = f"bench-{uuid.uuid4().hex[:16]}"
-            server.create_bucket(bucket)
-            opened: list[StorageBackend] = []
-
-            def backend(prefix: str) -> StorageBackend:
-                opened.append(GCSBackend(f"gs://{bucket}/{prefix}", server.storage_options))
-                return opened[-1]
-
-            try:
-                yield backend, proxy.counter
-            finally:
-                for b in opened:
-                    b.close()
-        finally:
-            proxy.stop()
-    finally:
-        emulator.stop()
 
 
 def _exact(values: Sequence[int]) -> str:
@@ -892,8 +843,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.path.insert(0, str(tests))
             cloud_sizes = sorted({s for s in CLOUD_SIZES if s < n} | {min(n, CLOUD_SIZES[-1])})
             cloud_repeat = min(repeat, 3)
-            fig_cloud(table, "S3 (moto)", _s3_backend(), inputs, cloud_sizes, cloud_repeat)
-            fig_cloud(table, "GCS (emulator)", _gcs_backend(), inputs, cloud_sizes, cloud_repeat)
+            fig_cloud(table, "S3 (moto)", _cloud_backend("s3"), inputs, cloud_sizes, cloud_repeat)
+            fig_cloud(
+                table, "GCS (emulator)", _cloud_backend("gcs"), inputs, cloud_sizes, cloud_repeat
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(table.render())

@@ -22,6 +22,7 @@ or the precondition enforcement and fault injection are bypassed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import urllib.request
@@ -34,7 +35,7 @@ import pytest
 
 from harness.proxy import ConditionalProxy, FaultRules
 
-__all__ = ["GCS_PROJECT", "GcsServer", "S3Server"]
+__all__ = ["GCS_PROJECT", "GcsServer", "S3Server", "running_gcs", "running_s3"]
 
 GCS_PROJECT = "test-project"
 _AWS_ENV = {
@@ -74,6 +75,10 @@ class S3Server:
             "secret": "testing",
             "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
         }
+
+    def create_bucket(self, name: str) -> None:
+        """Create bucket ``name`` (raises on any error)."""
+        self.client().create_bucket(Bucket=name)
 
     def client(self, **config: Any) -> Any:
         """A boto3 S3 client on the proxy; ``config`` goes to ``botocore.config.Config``."""
@@ -130,9 +135,13 @@ def _unique_bucket_name() -> str:
     return f"test-{uuid.uuid4().hex[:20]}"
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto on a free loopback port, behind a precondition-enforcing proxy."""
+@contextlib.contextmanager
+def running_s3(proxy_class: type[ConditionalProxy] = ConditionalProxy) -> Iterator[S3Server]:
+    """moto on a free loopback port behind a ``proxy_class`` proxy, for the block's length.
+
+    The ``s3_server`` fixture uses it; so can scripts (the benchmarks pass a counting
+    proxy). While it runs, the ``AWS_*`` variables point clients at dummy credentials.
+    """
     from moto.server import ThreadedMotoServer
 
     with pytest.MonkeyPatch.context() as mp:
@@ -148,7 +157,7 @@ def s3_server() -> Iterator[S3Server]:
         moto.start()
         host, port = moto.get_host_and_port()
         upstream = f"http://{host}:{port}"
-        proxy = ConditionalProxy(upstream, "s3").start()
+        proxy = proxy_class(upstream, "s3").start()
         try:
             yield S3Server(proxy=proxy, upstream_url=upstream)
         finally:
@@ -162,20 +171,31 @@ def s3_server() -> Iterator[S3Server]:
                 moto.stop()
 
 
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto on a free loopback port, behind a precondition-enforcing proxy."""
+    with running_s3() as server:
+        yield server
+
+
 @pytest.fixture
 def s3_bucket(s3_server: S3Server) -> Iterator[str]:
     """A new empty bucket on ``s3_server``; fault rules are cleared afterwards."""
     name = _unique_bucket_name()
-    s3_server.client().create_bucket(Bucket=name)
+    s3_server.create_bucket(name)
     try:
         yield name
     finally:
         s3_server.faults.clear()
 
 
-@pytest.fixture(scope="session")
-def gcs_server() -> Iterator[GcsServer]:
-    """In-memory gcp-storage-emulator on a free loopback port, behind the proxy."""
+@contextlib.contextmanager
+def running_gcs(proxy_class: type[ConditionalProxy] = ConditionalProxy) -> Iterator[GcsServer]:
+    """The in-memory GCS emulator on a free loopback port behind a ``proxy_class`` proxy.
+
+    The ``gcs_server`` fixture uses it; so can scripts (the benchmarks pass a counting
+    proxy). While it runs, ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set.
+    """
     from gcp_storage_emulator.server import create_server
 
     with pytest.MonkeyPatch.context() as mp:
@@ -189,13 +209,20 @@ def gcs_server() -> Iterator[GcsServer]:
             upstream = f"http://127.0.0.1:{port}"
             # The emulator serves one request at a time with a listen backlog of 5;
             # more simultaneous connections would stall on SYN retransmits.
-            proxy = ConditionalProxy(upstream, "gcs", max_upstream_connections=4).start()
+            proxy = proxy_class(upstream, "gcs", max_upstream_connections=4).start()
             try:
                 yield GcsServer(proxy=proxy, upstream_url=upstream)
             finally:
                 proxy.stop()
         finally:
             emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsServer]:
+    """In-memory gcp-storage-emulator on a free loopback port, behind the proxy."""
+    with running_gcs() as server:
+        yield server
 
 
 @pytest.fixture
