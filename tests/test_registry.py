@@ -170,48 +170,49 @@ def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Any:
     module.reset_plugins()
 
 
-def test_entry_point_plugin_is_discovered(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: Any
-) -> None:
+def _install_memory_plugin(site: Path, scheme: str) -> None:
+    """An installed plugin, entry point named ``scheme``, serving ``scheme://`` from memory."""
+    module = f"fake_plugin_{scheme}"
     _install_fake_distribution(
-        tmp_path,
-        "etl_manifests_fake",
-        "fake = fake_plugin",
+        site,
+        f"etl_manifests_{scheme}",
+        f"{scheme} = {module}",
         {
-            "fake_plugin": (
+            module: (
                 "from etl_manifests import hookimpl\n"
                 "from etl_manifests.backends.memory import MemoryBackend\n"
                 "@hookimpl\n"
                 "def register_backends(register):\n"
-                "    register('fake', MemoryBackend)\n"
+                f"    register({scheme!r}, MemoryBackend)\n"
             )
         },
     )
+
+
+def test_entry_point_plugin_is_discovered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: Any
+) -> None:
+    _install_memory_plugin(tmp_path, "fake")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert isinstance(fresh_plugins.open_backend("fake://x"), MemoryBackend)
 
 
+@pytest.mark.parametrize(("selected", "loaded"), [("", False), ("other", False), ("fake2", True)])
 def test_plugins_env_var_selects_entry_points(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_plugins: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_plugins: Any,
+    selected: str,
+    loaded: bool,
 ) -> None:
-    _install_fake_distribution(
-        tmp_path,
-        "etl_manifests_fake2",
-        "fake2 = fake_plugin2",
-        {
-            "fake_plugin2": (
-                "from etl_manifests import hookimpl\n"
-                "from etl_manifests.backends.memory import MemoryBackend\n"
-                "@hookimpl\n"
-                "def register_backends(register):\n"
-                "    register('fake2', MemoryBackend)\n"
-            )
-        },
-    )
+    _install_memory_plugin(tmp_path, "fake2")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("ETL_MANIFESTS_PLUGINS", "")
-    with pytest.raises(UnknownSchemeError):
-        fresh_plugins.open_backend("fake2://x")
+    monkeypatch.setenv("ETL_MANIFESTS_PLUGINS", selected)
+    if loaded:
+        assert isinstance(fresh_plugins.open_backend("fake2://x"), MemoryBackend)
+    else:
+        with pytest.raises(UnknownSchemeError):
+            fresh_plugins.open_backend("fake2://x")
     assert isinstance(fresh_plugins.open_backend("memory://x"), MemoryBackend)
 
 
