@@ -12,15 +12,16 @@ import pytest
 
 from conftest import CHECKSUM, checksum, record
 from etl_manifests import (
+    CheckpointPolicy,
     CorruptManifestError,
     InvalidRecordError,
     Manifest,
     ManifestRecord,
-    RetryPolicy,
-    SaveRetriesExhaustedError,
+    StorageError,
     open_backend,
 )
 from etl_manifests.backends.memory import MemoryBackend
+from etl_manifests.storage import Expect
 
 
 def local_manifest(root: Path, process: str = "extractor", version: str = "1.0.0") -> Manifest:
@@ -37,11 +38,34 @@ def test_path_is_process_and_version_under_root(tmp_path: Path) -> None:
     assert local_manifest(tmp_path).path == tmp_path / "extractor_v1.0.0.json"
 
 
-def test_add_record_saves_immediately(tmp_path: Path) -> None:
+def test_add_record_commits_immediately(tmp_path: Path) -> None:
     local_manifest(tmp_path).add_record(record(1))
+    assert list(local_manifest(tmp_path).records) == [checksum(1)]
     stored = json.loads((tmp_path / "extractor_v1.0.0.json").read_bytes())
-    assert list(stored["records"]) == [checksum(1)]
     assert stored["metadata"]["process"] == "extractor"
+
+
+def test_add_record_writes_one_small_log_entry_not_the_document(tmp_path: Path) -> None:
+    manifest = local_manifest(tmp_path)
+    manifest.add_records([record(n) for n in range(200)])
+    snapshot = (tmp_path / "extractor_v1.0.0.json").read_bytes()
+    manifest.add_record(record(1000))
+    assert (tmp_path / "extractor_v1.0.0.json").read_bytes() == snapshot
+    entries = sorted((tmp_path / "extractor_v1.0.0.log").rglob("*.json"))
+    assert len(entries) == 2
+    assert entries[-1].stat().st_size < 1000
+
+
+def test_every_commit_policy_keeps_the_json_file_complete(tmp_path: Path) -> None:
+    policy = CheckpointPolicy.after_every_commit()
+    manifest = Manifest("extractor", "1.0.0", open_backend(str(tmp_path)), checkpoint=policy)
+    for n in range(3):
+        manifest.add_record(record(n))
+        stored = json.loads((tmp_path / "extractor_v1.0.0.json").read_bytes())
+        assert sorted(stored["records"]) == [checksum(i) for i in range(n + 1)]
+    manifest.remove_record(checksum(0))
+    stored = json.loads((tmp_path / "extractor_v1.0.0.json").read_bytes())
+    assert sorted(stored["records"]) == [checksum(1), checksum(2)]
 
 
 def test_add_record_returns_the_validated_record(tmp_path: Path) -> None:
@@ -187,37 +211,54 @@ def test_threads_adding_records_lose_nothing(tmp_path: Path) -> None:
     assert len(local_manifest(tmp_path)) == 200
 
 
-def test_concurrent_writer_records_are_merged_not_lost() -> None:
+def test_concurrent_writers_lose_nothing() -> None:
     root = f"memory://{uuid.uuid4().hex}"
     first = Manifest("extractor", "1", MemoryBackend(root, {}))
     second = Manifest("extractor", "1", MemoryBackend(root, {}))
     first.add_record(record(1))
-    second.add_record(record(2))  # loaded before `first` saved: conflict, merge, retry
+    second.add_record(record(2))  # loaded before `first` committed: no conflict at all
+    assert second.refresh() == 1
     assert {r.checksum for r in second} == {checksum(1), checksum(2)}
     assert len(Manifest("extractor", "1", MemoryBackend(root, {}))) == 2
 
 
-def test_merge_keeps_the_newer_record_for_one_checksum() -> None:
+def test_a_commit_made_after_seeing_another_wins_whatever_updated_at_says() -> None:
     root = f"memory://{uuid.uuid4().hex}"
     first = Manifest("extractor", "1", MemoryBackend(root, {}))
     second = Manifest("extractor", "1", MemoryBackend(root, {}))
-    older = ManifestRecord.model_validate({**record(1, etag="old"), "etl_version": "1"})
-    newer = older.model_copy(
-        update={"etag": "new", "updated_at": older.updated_at + timedelta(seconds=1)}
+    newer = ManifestRecord.model_validate({**record(1, etag="new"), "etl_version": "1"})
+    backfill = newer.model_copy(
+        update={"etag": "backfilled", "updated_at": newer.updated_at - timedelta(days=30)}
     )
     first.add_record(newer)
-    second.add_record(older)
-    assert second.get(checksum(1)).etag == "new"  # type: ignore[union-attr]
+    second.refresh()
+    second.add_record(backfill)  # saw `first`'s record, so it replaces it
+    fresh = Manifest("extractor", "1", MemoryBackend(root, {}))
+    assert fresh.get(checksum(1)).etag == "backfilled"  # type: ignore[union-attr]
 
 
-def test_merge_keeps_oldest_created_at_and_counts_revisions() -> None:
+def test_a_writer_that_never_touched_a_record_cannot_revert_it() -> None:
+    root = f"memory://{uuid.uuid4().hex}"
+    writer_a = Manifest("extractor", "1", MemoryBackend(root, {}))
+    writer_a.add_record(record(1, etag="v1"))
+    writer_c = Manifest("extractor", "1", MemoryBackend(root, {}))  # holds X at v1
+    writer_a.add_record(record(1, etag="v2"))
+    writer_c.add_record(record(2))  # unrelated record
+    fresh = Manifest("extractor", "1", MemoryBackend(root, {}))
+    assert fresh.get(checksum(1)).etag == "v2"  # type: ignore[union-attr]
+    assert writer_c.refresh() == 1
+    assert writer_c.get(checksum(1)).etag == "v2"  # type: ignore[union-attr]
+
+
+def test_revision_counts_commits_of_every_writer() -> None:
     root = f"memory://{uuid.uuid4().hex}"
     first = Manifest("extractor", "1", MemoryBackend(root, {}))
     second = Manifest("extractor", "1", MemoryBackend(root, {}))
     first.add_record(record(1))
     second.add_record(record(2))
-    assert second.metadata.created_at == first.metadata.created_at
+    second.refresh()
     assert second.metadata.revision == 2
+    assert second.metadata.created_at == first.metadata.created_at
 
 
 def test_load_discards_unsaved_and_reads_stored(tmp_path: Path) -> None:
@@ -253,17 +294,32 @@ def test_cleanup_staged_removes_leftovers_only(tmp_path: Path) -> None:
     assert len(local_manifest(tmp_path)) == 1
 
 
-def test_exhausted_retries_keep_records_for_the_next_save() -> None:
+def test_failed_commit_keeps_records_for_the_next_save() -> None:
     root = f"memory://{uuid.uuid4().hex}"
-    impatient = Manifest("extractor", "1", MemoryBackend(root, {}), retry=RetryPolicy(1))
-    other = Manifest("extractor", "1", MemoryBackend(root, {}))
-    other.add_record(record(1))
-    with pytest.raises(SaveRetriesExhaustedError, match="still in memory"):
-        impatient.add_record(record(2))  # its one attempt meets other's commit
-    assert impatient.dirty
-    assert checksum(2) in impatient
+    backend = FailingWrites(MemoryBackend(root, {}))
+    manifest = Manifest("extractor", "1", backend)
+    manifest.add_record(record(1))
+    backend.fail = True
+    with pytest.raises(StorageError, match="injected"):
+        manifest.add_record(record(2))
+    assert manifest.dirty
+    assert checksum(2) in manifest
     assert checksum(2) not in Manifest("extractor", "1", MemoryBackend(root, {}))
-    impatient.save()  # it merged on the failed attempt, so this one holds
+    backend.fail = False
+    manifest.save()
     stored = Manifest("extractor", "1", MemoryBackend(root, {}))
     assert {r.checksum for r in stored} == {checksum(1), checksum(2)}
-    assert not impatient.dirty
+    assert not manifest.dirty
+
+
+class FailingWrites(MemoryBackend):
+    """A memory backend whose writes fail on demand (before storing anything)."""
+
+    def __init__(self, inner: MemoryBackend) -> None:
+        super().__init__(inner.root, {})
+        self.fail = False
+
+    def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
+        if self.fail:
+            raise StorageError("injected failure")
+        return super().write(key, data, expect=expect)

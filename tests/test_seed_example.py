@@ -12,14 +12,17 @@ from typing import Any
 import pytest
 
 from conftest import CHECKSUM
-from etl_manifests import open_backend
+from etl_manifests import Manifest, open_backend
 
 EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "seed_usage.py"
 
 
-def run_example(root: str, storage_options: dict[str, Any] | None = None) -> None:
+def run_example(
+    root: str, storage_options: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> None:
     env = {
         **os.environ,
+        **(env or {}),
         "ETL_MANIFESTS_MANIFESTS_DIR": root,
         "ETL_MANIFESTS_VERSION": "1.0.0",
         "ETL_MANIFESTS_STORAGE_OPTIONS": json.dumps(storage_options or {}),
@@ -27,12 +30,16 @@ def run_example(root: str, storage_options: dict[str, Any] | None = None) -> Non
     subprocess.run([sys.executable, str(EXAMPLE)], env=env, check=True, timeout=120)
 
 
+def stored(root: str, storage_options: dict[str, Any] | None = None) -> Manifest:
+    return Manifest("extractor", "1.0.0", open_backend(root, storage_options))
+
+
 def assert_recorded(root: str, storage_options: dict[str, Any] | None = None) -> None:
-    stored = json.loads(open_backend(root, storage_options).read("extractor_v1.0.0.json").data)
-    record = stored["records"][CHECKSUM]
-    assert record["filepath"] == "/path/to/etl/data/downloads/some_file.gz"
-    assert record["etl_version"] == "1.0.0"
-    assert stored["metadata"]["process"] == "extractor"
+    manifest = stored(root, storage_options)
+    record = manifest.records[CHECKSUM]
+    assert record.filepath == "/path/to/etl/data/downloads/some_file.gz"
+    assert record.etl_version == "1.0.0"
+    assert manifest.metadata.process == "extractor"
 
 
 def test_seed_example_on_local_disk(tmp_path: Path) -> None:
@@ -43,9 +50,20 @@ def test_seed_example_on_local_disk(tmp_path: Path) -> None:
 def test_seed_example_runs_twice_without_duplicating(tmp_path: Path) -> None:
     run_example(str(tmp_path))
     run_example(str(tmp_path))
-    stored = json.loads((tmp_path / "extractor_v1.0.0.json").read_bytes())
-    assert list(stored["records"]) == [CHECKSUM]
-    assert stored["metadata"]["revision"] == 2
+    manifest = stored(str(tmp_path))
+    assert list(manifest.records) == [CHECKSUM]
+    assert manifest.metadata.revision == 2
+
+
+def test_seed_example_leaves_a_complete_json_file_when_asked_to(tmp_path: Path) -> None:
+    # For consumers that read only extractor_v1.0.0.json (jq, json.load).
+    run_example(
+        str(tmp_path),
+        env={"ETL_MANIFESTS_CHECKPOINT": '{"every": 1, "size_ratio": 0, "inline": true}'},
+    )
+    document = json.loads((tmp_path / "extractor_v1.0.0.json").read_bytes())
+    assert list(document["records"]) == [CHECKSUM]
+    assert document["records"][CHECKSUM]["filename"] == "some_file.gz"
 
 
 @pytest.mark.s3

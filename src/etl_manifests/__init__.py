@@ -11,6 +11,7 @@ Quick start::
 
 from __future__ import annotations
 
+from .commitlog import CommitInfo
 from .config import ETLConfig
 from .errors import (
     AlreadyExistsError,
@@ -36,6 +37,7 @@ from .hookspecs import RegisterBackend, hookimpl
 from .manager import ManifestManager
 from .metadata import FORMAT_VERSION, ManifestMetadata
 from .model import Manifest
+from .policy import CheckpointPolicy
 from .process import ETLProcess
 from .record import ManifestRecord
 from .registry import open_backend
@@ -51,6 +53,8 @@ __all__ = [
     "BackendConfigurationError",
     "BackendRegistrationError",
     "Blob",
+    "CheckpointPolicy",
+    "CommitInfo",
     "ConflictError",
     "CorruptManifestError",
     "ETLConfig",

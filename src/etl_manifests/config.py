@@ -8,6 +8,8 @@ variable                           meaning
                                    ``gs://bucket/prefix``, or any scheme a plugin adds
 ``ETL_MANIFESTS_STORAGE_OPTIONS``  JSON object passed to the backend (fsspec-style options:
                                    ``endpoint_url``, ``key``/``secret``, ``token``, ...)
+``ETL_MANIFESTS_CHECKPOINT``       JSON object of :class:`CheckpointPolicy` fields, e.g.
+                                   ``{"every": 1, "size_ratio": 0, "inline": true}``
 =================================  =========================================================
 """
 
@@ -18,6 +20,8 @@ from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .policy import CheckpointPolicy
 
 __all__ = ["ETLConfig"]
 
@@ -36,6 +40,8 @@ class ETLConfig(BaseSettings):
     """Root of the manifests: a local path (relative to the working directory) or a URL."""
     storage_options: dict[str, Any] = Field(default_factory=dict, repr=False)
     """Options for the storage backend, passed through to s3fs / gcsfs / plugins."""
+    checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
+    """When the commit log is folded into the snapshot, and how long folded entries stay."""
 
     def get_manifests_dir(self) -> str:
         """The manifests root: a URL as given, or a local path made absolute."""

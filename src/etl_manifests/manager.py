@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from .config import ETLConfig
 from .errors import ManagerConfigurationError
 from .model import Manifest, manifest_key
+from .policy import CheckpointPolicy
 from .process import ETLProcess, parse_process
 from .registry import open_backend
 from .retry import RetryPolicy
@@ -52,6 +53,7 @@ class ManifestManager:
     etl_version: str
     storage_options: dict[str, Any]
     retry: RetryPolicy | None
+    checkpoint: CheckpointPolicy
     _backend: StorageBackend
     _manifests: dict[ETLProcess, Manifest]
     _lock: threading.Lock
@@ -63,6 +65,7 @@ class ManifestManager:
         *,
         storage_options: Mapping[str, Any] | None = None,
         retry: RetryPolicy | None = None,
+        checkpoint: CheckpointPolicy | None = None,
     ) -> ManifestManager:
         """Return the manager, creating it on first call.
 
@@ -71,22 +74,35 @@ class ManifestManager:
         :param etl_version: the ETL version; part of every manifest's file name.
         :param storage_options: passed to the backend (s3fs/gcsfs options); ``None``
             takes them from :class:`ETLConfig` (``ETL_MANIFESTS_STORAGE_OPTIONS``).
-        :param retry: how saves retry after conflicting with other writers.
+        :param retry: how commits retry when the log closes under them.
+        :param checkpoint: when the log is folded into the snapshot; ``None`` takes it
+            from :class:`ETLConfig` (``ETL_MANIFESTS_CHECKPOINT``).
         :raises ManagerConfigurationError: a manager with other arguments exists.
         :raises InvalidNameError: ``etl_version`` is unsafe in a file name.
         :raises UnknownSchemeError, MissingDependencyError: no usable backend for
             ``root_dir``'s scheme.
         """
         root = _normalise_root(root_dir)
-        options = dict(ETLConfig().storage_options if storage_options is None else storage_options)
+        settings = ETLConfig() if storage_options is None or checkpoint is None else None
+        options = dict(
+            settings.storage_options
+            if settings and storage_options is None
+            else storage_options or {}
+        )
+        policy = checkpoint or (settings.checkpoint if settings else CheckpointPolicy())
         with cls._instance_lock:
             existing = cls._instance
             if existing is not None:
-                if (existing.root_dir, existing.etl_version, existing.storage_options) != (
-                    root,
-                    etl_version,
-                    options,
-                ) or (retry is not None and retry != existing.retry):
+                if (
+                    (existing.root_dir, existing.etl_version, existing.storage_options)
+                    != (
+                        root,
+                        etl_version,
+                        options,
+                    )
+                    or (retry is not None and retry != existing.retry)
+                    or policy != existing.checkpoint
+                ):
                     raise ManagerConfigurationError(
                         f"a ManifestManager for {_redact(existing.root_dir)} "
                         f"(ETL v{existing.etl_version}) already exists and cannot be "
@@ -101,6 +117,7 @@ class ManifestManager:
             self.etl_version = etl_version
             self.storage_options = options
             self.retry = retry
+            self.checkpoint = policy
             self._backend = open_backend(root, options)
             self._manifests = {}
             self._lock = threading.Lock()
@@ -138,7 +155,13 @@ class ManifestManager:
         with self._lock:
             manifest = self._manifests.get(proc)
             if manifest is None:
-                manifest = Manifest(proc, self.etl_version, self._backend, retry=self.retry)
+                manifest = Manifest(
+                    proc,
+                    self.etl_version,
+                    self._backend,
+                    retry=self.retry,
+                    checkpoint=self.checkpoint,
+                )
                 self._manifests[proc] = manifest
             return manifest
 
@@ -157,7 +180,10 @@ class ManifestManager:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Unpickling (e.g. in a worker process) yields that process's singleton.
-        return (_restore, (self.root_dir, self.etl_version, self.storage_options, self.retry))
+        return (
+            _restore,
+            (self.root_dir, self.etl_version, self.storage_options, self.retry, self.checkpoint),
+        )
 
     def __copy__(self) -> ManifestManager:
         return self
@@ -171,6 +197,12 @@ class ManifestManager:
 
 
 def _restore(
-    root_dir: str, etl_version: str, storage_options: dict[str, Any], retry: RetryPolicy | None
+    root_dir: str,
+    etl_version: str,
+    storage_options: dict[str, Any],
+    retry: RetryPolicy | None,
+    checkpoint: CheckpointPolicy,
 ) -> ManifestManager:
-    return ManifestManager(root_dir, etl_version, storage_options=storage_options, retry=retry)
+    return ManifestManager(
+        root_dir, etl_version, storage_options=storage_options, retry=retry, checkpoint=checkpoint
+    )

@@ -12,7 +12,7 @@ from .process import ETLProcess
 __all__ = ["FORMAT_VERSION", "ManifestMetadata"]
 
 #: The document format this release writes, and the newest it can read.
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 
 
 def _utcnow() -> datetime:
@@ -26,7 +26,9 @@ class ManifestMetadata(BaseModel):
 
     format_version: Annotated[int, Field(ge=1)] = FORMAT_VERSION
     """Layout of the document. A release reads every version up to its own
-    :data:`FORMAT_VERSION` (migrating older ones) and refuses newer ones."""
+    :data:`FORMAT_VERSION` (migrating older ones) and refuses newer ones. Version 1 is a
+    whole-document manifest; version 2 is a snapshot with a commit log beside it, which
+    releases that read only version 1 refuse instead of overwriting."""
     process: ETLProcess
     """The ETL process that owns the manifest."""
     etl_version: Annotated[str, StringConstraints(min_length=1)]
@@ -36,5 +38,11 @@ class ManifestMetadata(BaseModel):
     updated_at: AwareDatetime = Field(default_factory=_utcnow)
     """When the manifest was last saved. Merges keep the newest."""
     revision: Annotated[int, Field(ge=0)] = 0
-    """How many times the manifest has been committed, by any writer. Every commit
-    stores a higher revision than the one it replaced."""
+    """How many commits the manifest holds, by any writer: those folded into the
+    snapshot plus, in memory, those read from the log after it."""
+    log_epoch: Annotated[int, Field(ge=0)] = 0
+    """The snapshot holds every commit of the log's epochs up to this one (format 2)."""
+    log_clock: Annotated[int, Field(ge=0)] = 0
+    """The highest logical clock among the commits the snapshot holds (format 2)."""
+    log_start: Annotated[int, Field(ge=1)] = 1
+    """The oldest epoch whose log entries may still be stored (format 2)."""

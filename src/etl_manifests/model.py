@@ -1,19 +1,19 @@
-"""``Manifest``: one process's records in memory, loaded from and committed to a backend.
+"""``Manifest``: one process's records in memory, committed to a log beside a snapshot.
 
-A save serializes the whole manifest once and hands the bytes to the backend with the
-version token of what was last loaded. If another writer committed in between, the
-backend raises :class:`ConflictError`; the manifest then reloads the stored document,
-merges it with its own records and tries again (bounded, with jittered backoff). The
-merge is the union of both record maps; for a checksum on both sides the record with the
-later ``updated_at`` wins. Records are never removed by a merge, so nothing that any
-writer committed is ever lost.
+Each :meth:`Manifest.add_record` (or batch) commits one small log entry holding only what
+it changed; now and then a checkpoint folds the log into the snapshot, the seed's
+``{process}_v{version}.json``. The protocol lives in :mod:`etl_manifests.commitlog` and
+is written down in ``docs/protocol.md``; this module is the API around it: validation,
+batching, look-ups, locking and when to checkpoint.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import threading
-import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,25 +22,23 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .document import decode, encode, format_validation_error
-from .errors import (
-    ConflictError,
-    CorruptManifestError,
-    InvalidNameError,
-    InvalidRecordError,
-    NotFoundError,
-    SaveRetriesExhaustedError,
-)
+from .commitlog import CommitInfo, CommitLog
+from .document import format_validation_error
+from .errors import CorruptManifestError, InvalidNameError, InvalidRecordError
 from .metadata import ManifestMetadata
+from .policy import CheckpointPolicy
 from .process import ETLProcess, parse_process
 from .record import ManifestRecord, Row
 from .retry import RetryPolicy
-from .storage import ABSENT, StorageBackend, is_staging_key
+from .storage import StorageBackend, is_staging_key
 
 __all__ = ["Manifest", "manifest_key"]
 
+logger = logging.getLogger(__name__)
+
 # The model's own validator, without model_validate's per-call wrapper.
 _validate_record: Any = ManifestRecord.__pydantic_validator__.validate_python
+_CHECKSUM = re.compile(r"[0-9a-fA-F]{64}")
 
 _SAFE_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 # File names are limited to 255 bytes; leave room for the process, the staging suffix and
@@ -70,11 +68,13 @@ def manifest_key(process: ETLProcess | str, etl_version: str) -> str:
 
 
 class Manifest:
-    """The records of one ETL process, kept in step with one stored JSON document.
+    """The records of one ETL process, kept in step with one stored manifest.
 
     Thread-safe: any number of threads may call :meth:`add_record` at once; each call
-    returns only after its record is committed (or raises). Look-ups (``in``,
-    :meth:`get`, :meth:`find`, ``len``) are O(1) and never touch storage.
+    returns only after its commit is in the log (or raises). Look-ups (``in``,
+    :meth:`get`, :meth:`find`, ``len``) are O(1) and never touch storage; they see this
+    object's own commits at once and other writers' after :meth:`refresh` (or
+    :meth:`load`).
     """
 
     def __init__(
@@ -84,29 +84,37 @@ class Manifest:
         backend: StorageBackend,
         *,
         retry: RetryPolicy | None = None,
+        checkpoint: CheckpointPolicy | None = None,
         load: bool = True,
     ) -> None:
         """Open the manifest of ``process`` at ``etl_version`` on ``backend``.
 
-        :param load: read the stored document now (the default); a manifest that does
-            not exist yet starts empty and is created by the first save.
-        :raises CorruptManifestError: the stored document cannot be read.
+        :param retry: how often a commit tries again when its log epoch closes under it.
+        :param checkpoint: when the log is folded into the snapshot, and the retention
+            of folded entries (default :class:`CheckpointPolicy()`).
+        :param load: read the stored manifest now (the default); a manifest that does
+            not exist yet starts empty and is created by the first commit.
+        :raises CorruptManifestError: the stored manifest cannot be read.
         """
         self.process = parse_process(process)
         self.etl_version = etl_version
         self.key = manifest_key(self.process, etl_version)
         self.backend = backend
         self.retry = retry or RetryPolicy()
+        self.checkpoint_policy = checkpoint or CheckpointPolicy()
         self._lock = threading.RLock()
-        self._metadata = self._fresh_metadata()
-        # Validated field dicts ("rows"); ManifestRecord objects are built on access.
-        self._records: dict[str, Row] = {}
-        self._by_name: dict[str, list[str]] | None = None
-        self._version: str | None = None
-        self._dirty = False
+        self._checkpointing = threading.Lock()
         self._batch_depth = 0
-        self._undo: dict[str, Row | None] = {}
-        self._dirty_before_batch = False
+        self._batch_saved: dict[str, Row | None] = {}
+        self._log = CommitLog(
+            backend,
+            self.key.removesuffix(".json"),
+            fresh_metadata=self._fresh_metadata,
+            check_owner=self._check_owner,
+            retry=self.retry,
+            policy=self.checkpoint_policy,
+        )
+        _live.add(self)
         if load:
             self.load()
 
@@ -114,43 +122,59 @@ class Manifest:
 
     @property
     def metadata(self) -> ManifestMetadata:
-        """The metadata block as of the last load or save."""
-        return self._metadata
+        """The metadata block: the snapshot's, counting the log's commits read since.
+
+        ``revision`` is the number of commits the manifest holds; ``updated_at`` the
+        time of the newest of them.
+        """
+        with self._lock:
+            meta = self._log.metadata
+            entries = self._log.state.entries
+            if not entries:
+                return meta
+            newest = max(e.time for e in entries.values())
+            return meta.model_copy(
+                update={
+                    "revision": meta.revision + len(entries),
+                    "updated_at": max(meta.updated_at, newest),
+                }
+            )
 
     @property
     def records(self) -> Mapping[str, ManifestRecord]:
         """Read-only live view of the records, keyed by checksum.
 
-        Change records only through :meth:`add_record` (which validates and saves).
-        To iterate while other threads add records, iterate the manifest itself, which
+        Change records only through :meth:`add_record` and :meth:`remove_record`. To
+        iterate while other threads add records, iterate the manifest itself, which
         takes a snapshot. Records are values: compare them with ``==``, not ``is``.
         """
         return _RecordsView(self)
 
     @property
     def url(self) -> str:
-        """Where the manifest is stored, as a path or URL (without credentials)."""
+        """Where the manifest's snapshot is stored, as a path or URL (no credentials)."""
         return self.backend.url(self.key)
 
     @property
     def path(self) -> Path | str:
-        """The manifest's file: a :class:`~pathlib.Path` on local disk, else its URL."""
+        """The snapshot's file: a :class:`~pathlib.Path` on local disk, else its URL."""
         url = self.url
         return Path(url) if "://" not in url else url
 
     def add_record(self, record_params: Mapping[str, Any] | ManifestRecord) -> ManifestRecord:
         """Validate, add (or replace by checksum) and commit one record.
 
-        ``etl_version`` defaults to the manifest's. Returns the stored record.
+        ``etl_version`` defaults to the manifest's. Returns the stored record. The
+        commit writes one small log entry, whatever the manifest's size.
 
         :raises InvalidRecordError: the input is not a valid record; nothing changed,
             in memory or in storage.
-        :raises SaveRetriesExhaustedError, StorageError: the commit failed; the record
-            stays in memory (``dirty`` is true) and the next :meth:`save` commits it.
+        :raises StorageError: the commit failed; the record stays in memory (``dirty``
+            is true) and the next :meth:`save` commits it.
         """
         record = self._validate(record_params)
         with self._lock:
-            self._put(record)
+            self._log.state.stage(record.checksum, record.__dict__)
             if self._batch_depth == 0:
                 self._commit()
         return record
@@ -158,7 +182,7 @@ class Manifest:
     def add_records(
         self, records: Iterable[Mapping[str, Any] | ManifestRecord]
     ) -> list[ManifestRecord]:
-        """Validate every record first, then add them all and commit once.
+        """Validate every record first, then add them all in one commit.
 
         :raises InvalidRecordError: naming the first invalid record's position; then
             nothing was added.
@@ -171,84 +195,130 @@ class Manifest:
                 raise InvalidRecordError(f"record #{index}: {exc}", exc.errors) from None
         with self.batch():
             for record in validated:
-                self._put(record)
+                self._log.state.stage(record.checksum, record.__dict__)
         return validated
+
+    def remove_record(self, checksum: str) -> bool:
+        """Remove the record with this checksum (any case) and commit the removal.
+
+        Returns whether the manifest held it. A removal is a commit like any other: a
+        later put of the same checksum (by anyone who saw the removal) brings it back.
+        Inside :meth:`batch` it joins the batch's commit.
+
+        :raises InvalidRecordError: ``checksum`` is not a SHA-256 hex digest.
+        """
+        return self.remove_records([checksum]) == 1
+
+    def remove_records(self, checksums: Iterable[str]) -> int:
+        """Remove several records in one commit; returns how many were held.
+
+        :raises InvalidRecordError: one of ``checksums`` is not a SHA-256 hex digest;
+            then nothing was removed.
+        """
+        wanted = [_checksum(c) for c in checksums]
+        with self.batch():
+            held = 0
+            for checksum in wanted:
+                held += checksum in self._log.state.view
+                self._log.state.stage(checksum, None)
+        return held
 
     @contextmanager
     def batch(self) -> Iterator[Manifest]:
-        """Group many :meth:`add_record` calls into one commit at the end of the block.
+        """Group many :meth:`add_record` / :meth:`remove_record` calls into one commit
+        at the end of the block.
 
         The block holds the manifest's lock, so other threads' adds wait for it. If the
-        block raises, the records it added are removed from memory again (replaced
-        records come back) and nothing is stored. If the final commit fails, the records
-        stay in memory and ``dirty`` is true, as after a failed :meth:`add_record`.
-        Nested batches commit once, at the end of the outermost.
+        block raises, its changes are taken out of memory again (replaced records come
+        back) and nothing is stored. If the final commit fails, the changes stay in
+        memory and ``dirty`` is true, as after a failed :meth:`add_record`. Nested
+        batches commit once, at the end of the outermost.
         """
         with self._lock:
             if self._batch_depth == 0:
-                self._dirty_before_batch = self._dirty
+                self._batch_saved = self._log.state.snapshot_pending()
             self._batch_depth += 1
             try:
                 yield self
             except BaseException:
                 if self._batch_depth == 1:
-                    self._rollback()
+                    self._log.state.restore_pending(self._batch_saved)
                 raise
             finally:
                 self._batch_depth -= 1
                 if self._batch_depth == 0:
-                    self._undo = {}
-            if self._batch_depth == 0 and self._dirty:
+                    self._batch_saved = {}
+            if self._batch_depth == 0 and self._log.state.pending:
                 self._commit()
 
     def save(self) -> None:
-        """Commit the manifest atomically, merging with concurrent writers if needed.
+        """Commit whatever is not committed yet (after a failed commit), and make sure
+        the manifest exists in storage.
 
-        :raises SaveRetriesExhaustedError: other writers kept committing first for the
-            whole retry budget; nothing is lost from memory, call ``save()`` again.
-        :raises CorruptManifestError: the stored document became unreadable; it is
+        :raises CorruptManifestError: the stored manifest became unreadable; it is
             left untouched.
-        :raises StorageError: the backend failed (after its own retries).
+        :raises StorageError: the backend failed (after its own retries); the changes
+            stay in memory.
         """
         with self._lock:
             self._commit()
 
     def load(self) -> None:
-        """Replace the in-memory state with the stored manifest (unsaved records are
-        discarded). A manifest that does not exist yet loads as empty.
+        """Replace the in-memory state with the stored manifest: its snapshot and every
+        log entry after it (uncommitted changes are discarded). A manifest that does
+        not exist yet loads as empty.
 
-        :raises CorruptManifestError: the stored document cannot be read; memory is
+        :raises CorruptManifestError: the stored manifest cannot be read; memory is
             left as it was.
+        :raises NotFoundError: the bucket (or container) does not exist.
         """
         with self._lock:
-            try:
-                blob = self.backend.read(self.key)
-            except NotFoundError:
-                self._metadata = self._fresh_metadata()
-                self._set_records({}, None)
-                return
-            doc = decode(blob.data, self.url)
-            self._check_owner(doc.metadata)
-            self._metadata = doc.metadata
-            self._set_records(doc.records, blob.version)
+            self._log.load()
+
+    def refresh(self) -> int:
+        """Read the commits other writers made since this object last looked.
+
+        Cheap: it reads only new log entries (on an object store, one request for the
+        epoch's seal, one listing, one request per new commit), never the snapshot,
+        unless this object fell behind the checkpoint retention. Uncommitted changes
+        are kept. Returns the number of new commits applied.
+        """
+        with self._lock:
+            return self._log.catch_up()
+
+    def compact(self) -> int:
+        """Fold the log into a new snapshot now, then delete folded entries whose
+        retention has passed. Returns how many commits the new snapshot folded in.
+
+        Safe while other writers commit and checkpoint: see ``docs/protocol.md``.
+        """
+        with self._lock:
+            self._commit()
+        return self._checkpoint()
+
+    def history(self) -> list[CommitInfo]:
+        """The commits still kept in the log (not yet removed by retention), in order:
+        position, time, writer id, number of records put and removed."""
+        with self._lock:
+            return self._log.history()
 
     # --- look-ups that keep a downloader from fetching a file twice ----------------
 
     def __contains__(self, checksum: object) -> bool:
-        return isinstance(checksum, str) and checksum.lower() in self._records
+        return isinstance(checksum, str) and checksum.lower() in self._log.state.view
 
     def get(self, checksum: str, default: ManifestRecord | None = None) -> ManifestRecord | None:
         """The record with this checksum (any case), or ``default``."""
-        row = self._records.get(checksum.lower())
+        row = self._log.state.view.get(checksum.lower())
         return default if row is None else ManifestRecord.from_row(row)
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._log.state.view)
 
     def __iter__(self) -> Iterator[ManifestRecord]:
         """Iterate over a snapshot of the records (safe while others add)."""
         with self._lock:
-            rows = list(self._records.values())
+            rows = list(self._log.state.view.values())
         return map(ManifestRecord.from_row, rows)
 
     def find(
@@ -266,8 +336,8 @@ class Manifest:
         in step with every change after that.
         """
         with self._lock:
-            index = self._name_index()
-            found = [self._records[c] for c in index.get(filename, ())]
+            state = self._log.state
+            found = [state.view[c] for c in state.by_name().get(filename, ())]
         return [
             ManifestRecord.from_row(row)
             for row in found
@@ -284,23 +354,27 @@ class Manifest:
 
     @property
     def dirty(self) -> bool:
-        """Whether memory holds records not yet committed (after a failed save)."""
-        return self._dirty
+        """Whether memory holds changes not yet committed (after a failed commit)."""
+        return bool(self._log.state.pending)
 
     @property
     def version(self) -> str | None:
-        """The backend's version token of the stored document this state is based on."""
-        return self._version
+        """The backend's version token of the snapshot this state is based on."""
+        return self._log.version
 
     def cleanup_staged(self, min_age: timedelta = timedelta(hours=1)) -> int:
-        """Delete staged leftovers of this manifest's killed saves; return how many.
+        """Delete staged leftovers of this manifest's killed writes; return how many.
 
-        Only objects older than ``min_age`` go, so a save in flight elsewhere is safe.
+        Covers the snapshot and its log. Only objects older than ``min_age`` go, so a
+        write in flight elsewhere is safe.
         """
         cutoff = datetime.now(UTC) - min_age
         removed = 0
-        for info in self.backend.list(self.key):
-            if not is_staging_key(info.key, of=self.key):
+        stem = self.key.removesuffix(".json")
+        for info in self.backend.list(stem):
+            if not is_staging_key(info.key):
+                continue
+            if not info.key.startswith((self.key, f"{stem}.log/")):
                 continue
             if min_age > timedelta(0) and (info.modified is None or info.modified > cutoff):
                 continue
@@ -310,7 +384,8 @@ class Manifest:
 
     def __repr__(self) -> str:
         name = f"{self.process.value} v{self.etl_version}"
-        return f"<Manifest {name} at {self.url}: {len(self)} records>"
+        count = len(self)
+        return f"<Manifest {name} at {self.url}: {count} record{'' if count == 1 else 's'}>"
 
     # --- internals -------------------------------------------------------------------
 
@@ -335,108 +410,75 @@ class Manifest:
             ) from None
         return record
 
-    def _check_owner(self, metadata: ManifestMetadata) -> None:
+    def _check_owner(self, metadata: ManifestMetadata, location: str) -> None:
         if metadata.process != self.process or metadata.etl_version != self.etl_version:
             raise CorruptManifestError(
-                self.url,
+                location,
                 f"it belongs to {metadata.process.value} v{metadata.etl_version}, "
                 f"not {self.process.value} v{self.etl_version}",
             )
 
-    def _put(self, record: ManifestRecord) -> None:
-        checksum, filename = record.checksum, record.filename
-        previous = self._records.get(checksum)
-        if self._batch_depth and checksum not in self._undo:
-            self._undo[checksum] = previous
-        # A frozen record's __dict__ is its row; sharing it costs nothing.
-        self._records[checksum] = record.__dict__
-        if self._by_name is not None:
-            if previous is not None and previous["filename"] != filename:
-                self._by_name[previous["filename"]].remove(checksum)
-            if previous is None or previous["filename"] != filename:
-                self._by_name.setdefault(filename, []).append(checksum)
-        self._dirty = True
-
-    def _rollback(self) -> None:
-        for checksum, previous in self._undo.items():
-            if previous is None:
-                del self._records[checksum]
-            else:
-                self._records[checksum] = previous
-        self._undo = {}
-        self._by_name = None
-        self._dirty = self._dirty_before_batch
-
-    def _set_records(self, records: dict[str, Row], version: str | None) -> None:
-        self._records = records
-        self._by_name = None
-        self._version = version
-        self._dirty = False
-
-    def _name_index(self) -> dict[str, list[str]]:
-        if self._by_name is None:
-            index: dict[str, list[str]] = {}
-            for checksum, row in self._records.items():
-                index.setdefault(row["filename"], []).append(checksum)
-            self._by_name = index
-        return self._by_name
-
     def _commit(self) -> None:
-        """Write memory to storage; on conflict merge with the stored state and retry."""
-        for attempt in range(1, self.retry.max_attempts + 1):
-            metadata = self._metadata.model_copy(
-                update={"updated_at": datetime.now(UTC), "revision": self._metadata.revision + 1}
-            )
-            data = encode(metadata, self._records)
-            expect = self._version if self._version is not None else ABSENT
-            try:
-                self._version = self.backend.write(self.key, data, expect=expect)
-            except ConflictError:
-                # Also the path taken when an earlier attempt landed but its response was
-                # lost: the stored document then already holds our records, and the merge
-                # (a union keyed by checksum, same record on both sides) adds nothing
-                # twice, so the retry neither duplicates nor drops a record.
-                if attempt < self.retry.max_attempts:
-                    # Back off before reloading, not after: the version a reload finds is
-                    # freshest right after it, and a writer that slept on it would lose
-                    # again to whoever committed meanwhile.
-                    time.sleep(self.retry.delay(attempt))
-                self._merge_stored()
-                continue
-            self._metadata = metadata
-            self._dirty = False
+        """Commit pending changes (caller holds the lock), then checkpoint if due."""
+        self._log.commit()
+        policy = self.checkpoint_policy
+        if not policy.due(self._log.log_commits(), len(self._log.state.view)):
             return
-        raise SaveRetriesExhaustedError(
-            f"could not commit {self.url}: other writers committed first on each of "
-            f"{self.retry.max_attempts} attempts; the records are still in memory, "
-            "call save() again or raise RetryPolicy.max_attempts"
-        )
+        if policy.inline:
+            self._checkpoint()
+        elif not self._checkpointing.locked():
+            threading.Thread(
+                target=self._background_checkpoint, name=f"checkpoint {self.key}", daemon=True
+            ).start()
 
-    def _merge_stored(self) -> None:
+    def _background_checkpoint(self) -> None:
         try:
-            blob = self.backend.read(self.key)
-        except NotFoundError:
-            # Someone deleted the manifest; our state (all we know) becomes a new one.
-            self._version = None
-            return
-        doc = decode(blob.data, self.url)
-        self._check_owner(doc.metadata)
-        merged = doc.records
-        for checksum, row in self._records.items():
-            theirs = merged.get(checksum)
-            if theirs is None or row["updated_at"] >= theirs["updated_at"]:
-                merged[checksum] = row
-        stored = doc.metadata
-        self._metadata = stored.model_copy(
-            update={
-                "created_at": min(stored.created_at, self._metadata.created_at),
-                "updated_at": max(stored.updated_at, self._metadata.updated_at),
-                "revision": max(stored.revision, self._metadata.revision),
-            }
+            self._checkpoint(wait=False)
+        except Exception as exc:  # the next commit tries again; nothing is lost
+            logger.warning("background checkpoint of %s failed: %s", self.url, exc)
+
+    def _checkpoint(self, *, wait: bool = True) -> int:
+        """Fold, write the snapshot outside the lock (it is the slow part), rebase."""
+        if not self._checkpointing.acquire(blocking=wait):
+            return 0
+        try:
+            with self._lock:
+                fold = self._log.prepare_checkpoint()
+            if fold is None:
+                return 0
+            version = self._log.write_checkpoint(fold)
+            with self._lock:
+                self._log.finish_checkpoint(fold, version)
+            self._log.cleanup()
+            return fold.commits
+        finally:
+            self._checkpointing.release()
+
+    def _after_fork(self) -> None:
+        # Locks held by threads that do not exist in the child would never be released.
+        self._lock = threading.RLock()
+        self._checkpointing = threading.Lock()
+        self._log.after_fork()
+
+
+def _checksum(value: str) -> str:
+    if not isinstance(value, str) or not _CHECKSUM.fullmatch(value):
+        raise InvalidRecordError(
+            f"{value!r} is not a checksum; give the SHA-256 hex digest (64 characters 0-9, a-f)"
         )
-        self._records = merged
-        self._by_name = None
-        self._version = blob.version
+    return value.lower()
+
+
+_live: weakref.WeakSet[Manifest] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for manifest in list(_live):
+        manifest._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _RecordsView(Mapping[str, ManifestRecord]):
@@ -448,16 +490,16 @@ class _RecordsView(Mapping[str, ManifestRecord]):
         self._manifest = manifest
 
     def __getitem__(self, checksum: str) -> ManifestRecord:
-        return ManifestRecord.from_row(self._manifest._records[checksum])
+        return ManifestRecord.from_row(self._manifest._log.state.view[checksum])
 
     def __contains__(self, checksum: object) -> bool:
-        return checksum in self._manifest._records
+        return checksum in self._manifest._log.state.view
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._manifest._records)
+        return iter(self._manifest._log.state.view)
 
     def __len__(self) -> int:
-        return len(self._manifest._records)
+        return len(self._manifest._log.state.view)
 
     def __repr__(self) -> str:
         return f"<records of {self._manifest!r}>"

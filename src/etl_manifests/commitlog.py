@@ -1,0 +1,673 @@
+"""The commit protocol: a snapshot, a log of small entries beside it, and checkpoints.
+
+Every step named in ``docs/protocol.md`` is a method of :class:`CommitLog`; nothing else
+in the library writes a manifest. Everything is built from the backend contract
+(:mod:`etl_manifests.storage`), so every backend, built-in or plugin, gets it unchanged.
+
+Layout below the root, for the manifest ``extractor_v1.0.0``::
+
+    extractor_v1.0.0.json                          snapshot (the seed's document, format 2)
+    extractor_v1.0.0.log/0000000007.seal           seal of epoch 7 (once it is closed)
+    extractor_v1.0.0.log/0000000007/<writer>-<seq>.json   one entry per commit
+
+Commit (:meth:`CommitLog.land`)
+    1. Create the entry under a name only this writer uses, in the newest epoch ``E`` it
+       knows, with ``write(expect=ABSENT)``. Its logical clock is above every clock the
+       writer has seen. (Lost response: the retry finds the key taken, reads it, and
+       recognises its own commit id.)
+    2. Read the seal of ``E``. No seal: the entry is in the log; done. Any later lister
+       of ``E`` lists after the seal exists, hence after the entry.
+    3. A seal: ``E`` is closed, and its member list decides. (If the seal has no list
+       yet, make it: step *List*.) Listed: done. Not listed (an "orphan", created after
+       the listing): delete it and commit the same changes again in ``E + 1`` with a
+       higher clock. Readers ignore non-members of sealed epochs, so the orphan never
+       counts, and the commit is acknowledged only once it is a member.
+
+List (:meth:`CommitLog._list_members`)
+    Anyone who finds a seal without a member list lists the epoch's folder and writes
+    the list into the seal, conditionally on the seal's version: the first list wins and
+    every reader then uses that one.
+
+Checkpoint (:meth:`CommitLog.prepare_checkpoint`, ...)
+    Seal the newest epoch (``write(expect=ABSENT)``; an existing seal is fine), bring the
+    member lists of every sealed epoch up to date, fold snapshot + members into a new
+    snapshot recording ``log_epoch``, and write it conditionally on the old snapshot's
+    version. A lost race means another checkpoint landed: adopt it.
+
+Retention (:meth:`CommitLog.cleanup`)
+    Once an epoch is folded into the snapshot and its list is older than the retention
+    period, mark its seal folded (dropping the list), then delete its folder.
+
+Read (:meth:`CommitLog.load`, :meth:`CommitLog.catch_up`)
+    Read the snapshot, then for each epoch after its ``log_epoch``: sealed -> apply the
+    listed members (taking back any non-member seen earlier); not sealed -> apply every
+    entry listed. Entries merge per checksum by stamp (:mod:`etl_manifests.state`), so
+    the order they are read in does not matter. A seal marked folded, or a listed member
+    that is gone, means the reader's snapshot is older than the retention: re-read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import orjson
+
+from .document import decode, encode
+from .entry import LogEntry, decode_entry, encode_entry
+from .errors import (
+    AlreadyExistsError,
+    ConflictError,
+    CorruptManifestError,
+    NotFoundError,
+    SaveRetriesExhaustedError,
+    StorageError,
+)
+from .metadata import FORMAT_VERSION, ManifestMetadata
+from .policy import CheckpointPolicy
+from .record import Row
+from .retry import RetryPolicy
+from .state import RecordState
+from .storage import ABSENT, StorageBackend
+
+__all__ = ["CommitInfo", "CommitLog", "LogLayout", "Seal"]
+
+logger = logging.getLogger(__name__)
+
+SEALED: Final = "sealed"
+LISTED: Final = "listed"
+FOLDED: Final = "folded"
+
+_ENTRY_NAME = re.compile(r"([0-9a-f]{16})-([0-9]{10,19})\.json")
+# Entries read at once when catching up on an object store.
+_READ_CONCURRENCY = 16
+
+
+@dataclass(frozen=True, slots=True)
+class LogLayout:
+    """Where the snapshot, seals and entries of one manifest live (keys below the root)."""
+
+    stem: str
+
+    @property
+    def snapshot(self) -> str:
+        return f"{self.stem}.json"
+
+    @property
+    def log_prefix(self) -> str:
+        return f"{self.stem}.log/"
+
+    def epoch_prefix(self, epoch: int) -> str:
+        return f"{self.stem}.log/{epoch:010d}/"
+
+    def seal(self, epoch: int) -> str:
+        return f"{self.stem}.log/{epoch:010d}.seal"
+
+    def entry(self, epoch: int, writer: str, seq: int) -> str:
+        return f"{self.epoch_prefix(epoch)}{writer}-{seq:010d}.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Seal:
+    """The closing mark of an epoch and, once listed, the names of its entries."""
+
+    epoch: int
+    state: str
+    members: frozenset[str]
+    sealed_at: datetime
+    listed_at: datetime | None
+    version: str = ""
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "epoch": self.epoch,
+                "state": self.state,
+                "members": sorted(self.members),
+                "sealed_at": self.sealed_at,
+                "listed_at": self.listed_at,
+            },
+            option=orjson.OPT_UTC_Z,
+        )
+
+    @staticmethod
+    def decode(data: bytes, version: str, location: str, epoch: int) -> Seal:
+        try:
+            raw = orjson.loads(data)
+            seal = Seal(
+                int(raw["epoch"]),
+                str(raw["state"]),
+                frozenset(str(name) for name in raw["members"]),
+                datetime.fromisoformat(raw["sealed_at"]),
+                datetime.fromisoformat(raw["listed_at"]) if raw["listed_at"] else None,
+                version,
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise CorruptManifestError(location, f"the log's seal is unreadable ({exc})") from None
+        if seal.epoch != epoch or seal.state not in (SEALED, LISTED, FOLDED):
+            raise CorruptManifestError(location, "the log's seal is not this epoch's")
+        return seal
+
+
+@dataclass(frozen=True, slots=True)
+class CommitInfo:
+    """One retained commit, as :meth:`Manifest.history` lists it."""
+
+    epoch: int
+    clock: int
+    writer: str
+    seq: int
+    commit: str
+    time: datetime
+    put: int
+    removed: int
+    folded: bool
+    """Whether a snapshot holds it already."""
+
+    @property
+    def position(self) -> tuple[int, int, str, int]:
+        """The commit's place in the log's order: ``(epoch, clock, writer, seq)``."""
+        return (self.epoch, self.clock, self.writer, self.seq)
+
+
+@dataclass(slots=True)
+class _Fold:
+    """A checkpoint prepared under the manifest's lock, written outside it."""
+
+    epoch: int
+    metadata: ManifestMetadata
+    records: dict[str, Row]
+    expect: str | None
+    generation: int
+    commits: int
+
+
+class _StaleView(Exception):
+    """The snapshot this view started from is older than the log's retention."""
+
+
+def new_writer_id() -> str:
+    """A fresh 16-hex-digit writer id."""
+    return uuid.uuid4().hex[:16]
+
+
+class CommitLog:
+    """The protocol engine of one manifest. Not thread-safe: the manifest serialises it.
+
+    ``state`` holds the records; ``metadata`` is the snapshot's metadata block.
+    """
+
+    def __init__(
+        self,
+        backend: StorageBackend,
+        stem: str,
+        *,
+        fresh_metadata: Callable[[], ManifestMetadata],
+        check_owner: Callable[[ManifestMetadata, str], None],
+        retry: RetryPolicy,
+        policy: CheckpointPolicy,
+        before_first_write: Callable[[StorageBackend], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.layout = LogLayout(stem)
+        self.retry = retry
+        self.policy = policy
+        self._fresh_metadata = fresh_metadata
+        self._check_owner = check_owner
+        self._before_first_write = before_first_write
+        self.writer = new_writer_id()
+        self._seq = 0
+        self._reset(fresh_metadata(), {}, None, stored_format=None)
+
+    def _reset(
+        self,
+        metadata: ManifestMetadata,
+        records: dict[str, Row],
+        version: str | None,
+        *,
+        stored_format: int | None,
+    ) -> None:
+        self.metadata = metadata
+        self.state = RecordState(records, metadata.log_epoch)
+        #: Token of the snapshot the state is based on (None: no snapshot stored).
+        self.version = version
+        self._stored_format = stored_format
+        self.clock = metadata.log_clock
+        #: The epoch new entries go into: the newest one known not to be sealed.
+        self.epoch = metadata.log_epoch + 1
+        # Epochs up to this one are listed and all their members applied.
+        self._complete = metadata.log_epoch
+        self._log_start = metadata.log_start
+        self._snapshot_ready = False
+        self._inflight: LogEntry | None = None
+        #: Bumped whenever the state object is replaced (a prepared fold is then void).
+        self.generation = getattr(self, "generation", 0) + 1
+
+    # --- keys and small helpers ----------------------------------------------------
+
+    def url(self, key: str) -> str:
+        return self.backend.url(key)
+
+    def after_fork(self) -> None:
+        """In a forked child: write under a writer id of its own."""
+        self.writer = new_writer_id()
+        self._seq = 0
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _next_clock(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    # --- read ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Replace everything in memory by the stored snapshot plus its log.
+
+        :raises CorruptManifestError: the snapshot or an entry cannot be read; memory
+            is left as it was.
+        """
+        old = (self.metadata, self.state, self.version, self._stored_format)
+        saved_epoch = (self.clock, self.epoch, self._complete, self._log_start)
+        try:
+            self._read_snapshot()
+            self._catch_up_or_reload()
+        except BaseException:
+            self.metadata, self.state, self.version, self._stored_format = old
+            self.clock, self.epoch, self._complete, self._log_start = saved_epoch
+            raise
+
+    def _read_snapshot(self, keep: RecordState | None = None) -> None:
+        """Read the snapshot into a new state; re-apply ``keep``'s later entries and
+        pending changes on top of it."""
+        try:
+            blob = self.backend.read(self.layout.snapshot)
+        except NotFoundError as exc:
+            if _is_missing_bucket(exc):
+                raise
+            self._reset(self._fresh_metadata(), {}, None, stored_format=None)
+        else:
+            doc = decode(blob.data, self.url(self.layout.snapshot))
+            self._check_owner(doc.metadata, self.url(self.layout.snapshot))
+            self._reset(
+                doc.metadata, doc.records, blob.version, stored_format=doc.metadata.format_version
+            )
+        if keep is not None:
+            for key, entry in keep.later_entries():
+                if entry.epoch > self.state.base_epoch:
+                    self.state.apply(key, entry)
+                    self.clock = max(self.clock, entry.clock)
+            for checksum, row in keep.pending.items():
+                self.state.stage(checksum, row)
+
+    def catch_up(self) -> int:
+        """Apply the commits other writers made since this view last looked.
+
+        Reads only seals and entries after the position held (never the snapshot,
+        unless the view fell behind the retention period). Returns how many commits
+        were applied (minus any taken back).
+        """
+        return self._catch_up_or_reload()
+
+    def _catch_up_or_reload(self) -> int:
+        for _ in range(self.retry.max_attempts):
+            try:
+                return self._catch_up()
+            except _StaleView:
+                logger.info(
+                    "%s: view older than the retention; re-reading the snapshot",
+                    self.url(self.layout.snapshot),
+                )
+                self._read_snapshot(keep=self.state)
+        raise StorageError(
+            f"{self.url(self.layout.snapshot)}: the log kept being folded and deleted while "
+            "being read; retry later, or raise the checkpoint retention"
+        )
+
+    def _catch_up(self) -> int:
+        applied = 0
+        epoch = self._complete + 1
+        while True:
+            seal = self._read_seal(epoch)
+            if seal is None:
+                names = self._list_epoch(epoch)
+                applied += self._apply_names(epoch, names, members=False)
+                self.epoch = max(self.epoch, epoch)
+                return applied
+            if seal.state == SEALED:
+                seal = self._list_members(seal)
+            if seal.state == FOLDED:
+                raise _StaleView
+            for key in [k for k, e in self.state.entries.items() if e.epoch == epoch]:
+                if key.rpartition("/")[2] not in seal.members:
+                    self.state.unapply(key)
+                    applied -= 1
+            applied += self._apply_names(epoch, seal.members, members=True)
+            self._complete = epoch
+            self.epoch = max(self.epoch, epoch + 1)
+            epoch += 1
+
+    def _apply_names(self, epoch: int, names: Iterable[str], *, members: bool) -> int:
+        prefix = self.layout.epoch_prefix(epoch)
+        keys = [prefix + name for name in names if prefix + name not in self.state.entries]
+        applied = 0
+        for key, data in self._read_many(keys):
+            if data is None:
+                if members:
+                    raise _StaleView  # a member is gone: deleted after the retention
+                continue  # an orphan its writer deleted; the seal will say so
+            entry = decode_entry(data, self.url(key), self.layout.stem)
+            if self.layout.entry(entry.epoch, entry.writer, entry.seq) != key:
+                raise CorruptManifestError(
+                    self.url(key),
+                    "the log entry is stored under a name that does not match its contents",
+                )
+            self.state.apply(key, entry)
+            self.clock = max(self.clock, entry.clock)
+            applied += 1
+        return applied
+
+    def _read_many(self, keys: list[str]) -> Iterable[tuple[str, bytes | None]]:
+        def one(key: str) -> tuple[str, bytes | None]:
+            try:
+                return key, self.backend.read(key).data
+            except NotFoundError as exc:
+                if _is_missing_bucket(exc):
+                    raise
+                return key, None
+
+        if len(keys) <= 2:
+            return [one(key) for key in keys]
+        with ThreadPoolExecutor(min(_READ_CONCURRENCY, len(keys))) as pool:
+            return list(pool.map(one, keys))
+
+    def _list_epoch(self, epoch: int) -> list[str]:
+        prefix = self.layout.epoch_prefix(epoch)
+        names = []
+        for info in self.backend.list(prefix):
+            name = info.key[len(prefix) :]
+            if _ENTRY_NAME.fullmatch(name):
+                names.append(name)
+        return names
+
+    def _read_seal(self, epoch: int) -> Seal | None:
+        key = self.layout.seal(epoch)
+        try:
+            blob = self.backend.read(key)
+        except NotFoundError as exc:
+            if _is_missing_bucket(exc):
+                raise
+            return None
+        return Seal.decode(blob.data, blob.version, self.url(key), epoch)
+
+    def _list_members(self, seal: Seal) -> Seal:
+        """Step *List*: fix the members of a sealed epoch (the first list written wins)."""
+        listed = Seal(
+            seal.epoch,
+            LISTED,
+            frozenset(self._list_epoch(seal.epoch)),
+            seal.sealed_at,
+            datetime.now(UTC),
+        )
+        key = self.layout.seal(seal.epoch)
+        try:
+            version = self.backend.write(key, listed.encode(), expect=seal.version)
+        except ConflictError:
+            found = self._read_seal(seal.epoch)
+            if found is None or found.state == SEALED:
+                raise StorageError(
+                    f"{self.url(key)} changed while its epoch was being listed and is not "
+                    "listed now; retry"
+                ) from None
+            return found
+        return Seal(
+            listed.epoch, LISTED, listed.members, listed.sealed_at, listed.listed_at, version
+        )
+
+    # --- write ---------------------------------------------------------------------
+
+    def ensure_snapshot(self) -> None:
+        """Make sure a format-2 snapshot is stored before the first entry is written.
+
+        A missing snapshot is created empty; one written by an older release (format
+        1, no log) is rewritten as format 2, so that release refuses it from now on
+        instead of overwriting it without the log.
+        """
+        if self._snapshot_ready:
+            return
+        if self._before_first_write is not None:
+            self._before_first_write(self.backend)
+        for _ in range(self.retry.max_attempts):
+            if self.version is not None and self._stored_format == FORMAT_VERSION:
+                self._snapshot_ready = True
+                return
+            records, _ = self.state.fold(self.state.base_epoch)
+            metadata = self.metadata.model_copy(
+                update={"format_version": FORMAT_VERSION, "updated_at": datetime.now(UTC)}
+            )
+            expect = ABSENT if self.version is None else self.version
+            try:
+                self.version = self.backend.write(
+                    self.layout.snapshot, encode(metadata, records), expect=expect
+                )
+            except ConflictError:
+                self._read_snapshot(keep=self.state)
+                continue
+            self.metadata = metadata
+            self._stored_format = FORMAT_VERSION
+        raise SaveRetriesExhaustedError(
+            f"could not create {self.url(self.layout.snapshot)}: others kept changing it"
+        )
+
+    def commit(self) -> None:
+        """Commit the state's pending changes as one entry, and apply it.
+
+        An entry whose landing failed earlier lands first, under its own name and commit
+        id, so a commit whose response was lost is never doubled.
+        """
+        self.ensure_snapshot()
+        if self._inflight is not None:
+            self.land(self._inflight)
+        changes = dict(self.state.pending)
+        if not changes:
+            return
+        entry = LogEntry(
+            self.layout.stem,
+            uuid.uuid4().hex,
+            self.epoch,
+            self._next_clock(),
+            self.writer,
+            self._next_seq(),
+            datetime.now(UTC),
+            changes,
+        )
+        self.land(entry)
+
+    def land(self, entry: LogEntry) -> None:
+        """Steps 1-3 of a commit: create the entry and make sure it is a member."""
+        self._inflight = entry
+        for _ in range(self.retry.max_attempts):
+            key = self.layout.entry(entry.epoch, entry.writer, entry.seq)
+            self._create_entry(key, entry)
+            seal = self._read_seal(entry.epoch)
+            if seal is not None and seal.state == SEALED:
+                seal = self._list_members(seal)
+            member = seal is None or (
+                seal.state == LISTED and key.rpartition("/")[2] in seal.members
+            )
+            if member:
+                self._inflight = None
+                self.state.apply(key, entry, own=True)
+                self.clock = max(self.clock, entry.clock)
+                if seal is not None:
+                    self.epoch = max(self.epoch, entry.epoch + 1)
+                return
+            # An orphan: created after its epoch was listed. Nobody counts it; commit
+            # the same changes again in a later epoch.
+            self._delete_quietly(key)
+            if seal is not None and seal.state == FOLDED:
+                self._catch_up_or_reload()  # far behind: jump to the newest epoch
+            self.epoch = max(self.epoch, entry.epoch + 1)
+            entry = entry.at(self.epoch, self._next_clock(), self._next_seq())
+            self._inflight = entry
+        raise SaveRetriesExhaustedError(
+            f"could not commit to {self.url(self.layout.snapshot)}: its log was closed "
+            f"under the commit {self.retry.max_attempts} times; the records are still in "
+            "memory, call save() again"
+        )
+
+    def _create_entry(self, key: str, entry: LogEntry) -> None:
+        try:
+            self.backend.write(key, encode_entry(entry), expect=ABSENT)
+        except AlreadyExistsError:
+            # Our own earlier attempt landed (its response was lost): recognise it.
+            stored = decode_entry(self.backend.read(key).data, self.url(key), self.layout.stem)
+            if stored.commit != entry.commit:
+                raise StorageError(
+                    f"{self.url(key)} holds another commit; two writers share the writer "
+                    f"id {entry.writer!r} (a copied process?); reload and save again"
+                ) from None
+
+    def _delete_quietly(self, key: str) -> None:
+        try:
+            self.backend.delete(key)
+        except StorageError as exc:  # an orphan left behind is harmless
+            logger.warning("could not delete orphan log entry %s: %s", self.url(key), exc)
+
+    # --- checkpoint ----------------------------------------------------------------
+
+    def log_commits(self) -> int:
+        """Commits in memory that no snapshot holds yet."""
+        return len(self.state.entries)
+
+    def prepare_checkpoint(self) -> _Fold | None:
+        """Seal the newest epoch, bring every sealed epoch up to date, and fold.
+
+        Returns ``None`` when there is nothing to fold.
+        """
+        self.ensure_snapshot()
+        epoch = self.epoch
+        sealed_at = datetime.now(UTC)
+        seal = Seal(epoch, SEALED, frozenset(), sealed_at, None)
+        with contextlib.suppress(AlreadyExistsError):  # sealed by another: fold all the same
+            self.backend.write(self.layout.seal(epoch), seal.encode(), expect=ABSENT)
+        self._catch_up_or_reload()
+        if epoch <= self.state.base_epoch:
+            return None
+        records, folded = self.state.fold(epoch)
+        metadata = self.metadata.model_copy(
+            update={
+                "format_version": FORMAT_VERSION,
+                "log_epoch": epoch,
+                "log_clock": max([self.metadata.log_clock, *(e.clock for e in folded)]),
+                "log_start": self._log_start,
+                "revision": self.metadata.revision + len(folded),
+                "updated_at": max([self.metadata.updated_at, *(e.time for e in folded)]),
+            }
+        )
+        return _Fold(epoch, metadata, records, self.version, self.generation, len(folded))
+
+    def write_checkpoint(self, fold: _Fold) -> str | None:
+        """Write the folded snapshot; ``None`` if another checkpoint got there first."""
+        expect = ABSENT if fold.expect is None else fold.expect
+        try:
+            return self.backend.write(
+                self.layout.snapshot, encode(fold.metadata, fold.records), expect=expect
+            )
+        except ConflictError:
+            return None
+
+    def finish_checkpoint(self, fold: _Fold, version: str | None) -> None:
+        """Rebase memory on the snapshot just written (or on the one that won)."""
+        if fold.generation != self.generation:
+            return  # memory was reloaded meanwhile; it finds the new snapshot by itself
+        if version is None:
+            self._read_snapshot(keep=self.state)
+            self._catch_up_or_reload()
+            return
+        self.state.rebase(fold.epoch)
+        self.version = version
+        self.metadata = fold.metadata
+        self._stored_format = FORMAT_VERSION
+
+    def cleanup(self, now: datetime | None = None) -> int:
+        """Retention: delete the entries of folded epochs sealed long enough ago.
+
+        Returns how many objects were deleted.
+        """
+        now = now or datetime.now(UTC)
+        cutoff = now - self.policy.retention
+        epoch = self._log_start
+        deleted = 0
+        while epoch <= self.state.base_epoch:
+            seal = self._read_seal(epoch)
+            if seal is None:
+                break
+            if seal.state == SEALED:
+                seal = self._list_members(seal)
+            if seal.state == LISTED:
+                if seal.listed_at is None or seal.listed_at > cutoff:
+                    break
+                folded = Seal(epoch, FOLDED, frozenset(), seal.sealed_at, seal.listed_at)
+                try:
+                    self.backend.write(
+                        self.layout.seal(epoch), folded.encode(), expect=seal.version
+                    )
+                except ConflictError:
+                    continue  # someone else changed it; look again
+            for info in self.backend.list(self.layout.epoch_prefix(epoch)):
+                self.backend.delete(info.key)
+                deleted += 1
+            epoch += 1
+        self._log_start = epoch
+        return deleted
+
+    # --- history -------------------------------------------------------------------
+
+    def history(self) -> list[CommitInfo]:
+        """Every commit still stored in the log, in log order."""
+        found: list[CommitInfo] = []
+        epoch = self._log_start
+        while True:
+            seal = self._read_seal(epoch)
+            if seal is not None and seal.state == FOLDED:
+                epoch += 1
+                continue
+            listed = seal is not None and seal.state == LISTED
+            names = seal.members if seal is not None and listed else self._list_epoch(epoch)
+            prefix = self.layout.epoch_prefix(epoch)
+            for key, data in self._read_many([prefix + n for n in names]):
+                if data is None:
+                    continue
+                entry = decode_entry(data, self.url(key), self.layout.stem)
+                found.append(
+                    CommitInfo(
+                        entry.epoch,
+                        entry.clock,
+                        entry.writer,
+                        entry.seq,
+                        entry.commit,
+                        entry.time,
+                        entry.puts,
+                        entry.removals,
+                        folded=entry.epoch <= self.state.base_epoch,
+                    )
+                )
+            if seal is None:
+                break
+            epoch += 1
+        return sorted(found, key=lambda info: info.position)
+
+
+def _is_missing_bucket(exc: NotFoundError) -> bool:
+    # A missing bucket is not a missing manifest: loading must not pretend it is empty.
+    return type(exc).__name__ == "BucketNotFoundError"
