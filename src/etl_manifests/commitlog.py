@@ -86,8 +86,9 @@ LISTED: Final = "listed"
 FOLDED: Final = "folded"
 
 _ENTRY_NAME = re.compile(r"([0-9a-f]{16})-([0-9]{10,19})\.json")
-# Entries read at once when catching up on an object store.
+# Entries read at once when catching up on an object store, from this many on.
 _READ_CONCURRENCY = 16
+_PARALLEL_READS_FROM = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,7 +386,7 @@ class CommitLog:
                     raise
                 return key, None
 
-        if len(keys) <= 2:
+        if len(keys) < _PARALLEL_READS_FROM:
             return [one(key) for key in keys]
         with ThreadPoolExecutor(min(_READ_CONCURRENCY, len(keys))) as pool:
             return list(pool.map(one, keys))
