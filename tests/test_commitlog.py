@@ -22,7 +22,7 @@ from etl_manifests import (
     open_backend,
 )
 from etl_manifests.backends.memory import MemoryBackend
-from etl_manifests.commitlog import LogLayout
+from etl_manifests.layout import LogLayout
 from etl_manifests.storage import Blob, Expect, ObjectInfo, StorageBackend
 
 STEM = "extractor_v1"

@@ -50,15 +50,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
-
-import orjson
 
 from .document import decode, encode
 from .entry import LogEntry, decode_entry, encode_entry
@@ -70,6 +66,7 @@ from .errors import (
     SaveRetriesExhaustedError,
     StorageError,
 )
+from .layout import ENTRY_NAME, FOLDED, LISTED, SEALED, LogLayout, Seal
 from .metadata import FORMAT_VERSION, ManifestMetadata
 from .policy import CheckpointPolicy
 from .record import Row
@@ -77,84 +74,13 @@ from .retry import RetryPolicy
 from .state import RecordState
 from .storage import ABSENT, StorageBackend
 
-__all__ = ["CommitInfo", "CommitLog", "LogLayout", "Seal"]
+__all__ = ["CommitInfo", "CommitLog", "new_writer_id"]
 
 logger = logging.getLogger(__name__)
 
-SEALED: Final = "sealed"
-LISTED: Final = "listed"
-FOLDED: Final = "folded"
-
-_ENTRY_NAME = re.compile(r"([0-9a-f]{16})-([0-9]{10,19})\.json")
 # Entries read at once when catching up on an object store, from this many on.
 _READ_CONCURRENCY = 16
 _PARALLEL_READS_FROM = 3
-
-
-@dataclass(frozen=True, slots=True)
-class LogLayout:
-    """Where the snapshot, seals and entries of one manifest live (keys below the root)."""
-
-    stem: str
-
-    @property
-    def snapshot(self) -> str:
-        return f"{self.stem}.json"
-
-    @property
-    def log_prefix(self) -> str:
-        return f"{self.stem}.log/"
-
-    def epoch_prefix(self, epoch: int) -> str:
-        return f"{self.stem}.log/{epoch:010d}/"
-
-    def seal(self, epoch: int) -> str:
-        return f"{self.stem}.log/{epoch:010d}.seal"
-
-    def entry(self, epoch: int, writer: str, seq: int) -> str:
-        return f"{self.epoch_prefix(epoch)}{writer}-{seq:010d}.json"
-
-
-@dataclass(frozen=True, slots=True)
-class Seal:
-    """The closing mark of an epoch and, once listed, the names of its entries."""
-
-    epoch: int
-    state: str
-    members: frozenset[str]
-    sealed_at: datetime
-    listed_at: datetime | None
-    version: str = ""
-
-    def encode(self) -> bytes:
-        return orjson.dumps(
-            {
-                "epoch": self.epoch,
-                "state": self.state,
-                "members": sorted(self.members),
-                "sealed_at": self.sealed_at,
-                "listed_at": self.listed_at,
-            },
-            option=orjson.OPT_UTC_Z,
-        )
-
-    @staticmethod
-    def decode(data: bytes, version: str, location: str, epoch: int) -> Seal:
-        try:
-            raw = orjson.loads(data)
-            seal = Seal(
-                int(raw["epoch"]),
-                str(raw["state"]),
-                frozenset(str(name) for name in raw["members"]),
-                datetime.fromisoformat(raw["sealed_at"]),
-                datetime.fromisoformat(raw["listed_at"]) if raw["listed_at"] else None,
-                version,
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise CorruptManifestError(location, f"the log's seal is unreadable ({exc})") from None
-        if seal.epoch != epoch or seal.state not in (SEALED, LISTED, FOLDED):
-            raise CorruptManifestError(location, "the log's seal is not this epoch's")
-        return seal
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,7 +322,7 @@ class CommitLog:
         names = []
         for info in self.backend.list(prefix):
             name = info.key[len(prefix) :]
-            if _ENTRY_NAME.fullmatch(name):
+            if ENTRY_NAME.fullmatch(name):
                 names.append(name)
         return names
 
