@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from etl_manifests import ETLConfig
+from etl_manifests import CheckpointPolicy, ETLConfig, ManifestManager
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -36,3 +36,20 @@ def test_storage_options_never_appear_in_repr() -> None:
     config = ETLConfig(storage_options={"secret": "hunter2"})
     assert "hunter2" not in repr(config)
     assert "hunter2" not in str(config)
+
+
+def test_checkpoint_policy_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ETL_MANIFESTS_CHECKPOINT", '{"every": 1, "size_ratio": 0, "inline": true}')
+    assert ETLConfig().checkpoint == CheckpointPolicy.after_every_commit()
+    manager = ManifestManager(tmp_path, "1.0.0")
+    assert manager.extractor.checkpoint_policy == CheckpointPolicy.after_every_commit()
+
+
+def test_checkpoint_policy_defaults() -> None:
+    policy = ETLConfig().checkpoint
+    assert (policy.every, policy.size_ratio, policy.inline) == (1000, 0.01, False)
+    assert policy.due(999, 10_000) is False
+    assert policy.due(1000, 10_000) is True
+    assert policy.due(1000, 1_000_000) is False  # 1% of a million: 10,000
