@@ -1,26 +1,49 @@
-"""Local-disk backend: staged file, fsync, ``os.replace``, fsync of the folder.
+"""Local-disk backend: staged file, fsync, ``os.replace`` (or ``os.link``), fsync of the folder.
 
 Atomicity: a save writes a staged file beside the manifest, flushes and fsyncs it, then
 ``os.replace``s it over the manifest and fsyncs the folder. ``rename(2)`` within one
 folder is atomic, so a reader opens either the old file or the new one, never a partial.
 
-Conflict detection: the version token is the file's identity ``inode:mtime_ns:size``,
-taken with ``fstat`` on the descriptor the bytes were read from. A conditional write holds
-an advisory lock (``flock`` on a hidden ``.<name>.lock`` beside the manifest) while it
-compares the stored identity with the expected one and renames. Every commit stamps the
-new file with an mtime strictly greater than the one it replaces, so a recycled inode
-number can never make an old token match again.
+Create-only writes (``expect=ABSENT``) take no lock and create no lock file: the staged
+file is published with ``os.link(staged, path)``, which the kernel performs atomically
+and refuses with ``EEXIST`` when anything is already at ``path`` (then
+:class:`AlreadyExistsError`). That makes a create one ``link`` and one folder fsync on top
+of writing the bytes, cheap enough for one small file per commit. On filesystems without
+hard links the create falls back to the locked path below.
+
+Conflict detection for replaces: a conditional or unconditional replace holds an advisory
+lock (``flock`` on a hidden ``.<name>.lock`` beside the manifest) while it compares the
+stored identity with the expected one and renames.
+
+Version tokens: ``inode:mtime_ns:size`` of the file, taken with ``fstat`` on the
+descriptor the bytes were read from. A filesystem may reuse a freed inode number at once
+and may keep modification times only to the second (ext4 with 128-byte inodes, HFS+) or
+two (FAT), so neither the inode nor "now" is unique by itself. What makes every committed
+identity unique is the mtime: each replace stamps the staged file with an mtime strictly
+greater than the one of the file it replaces, *as the filesystem stores it*. The stamp is
+read back with ``stat``; when the filesystem rounded it down to (or below) the old one,
+the stamp is raised in steps (1 ns, 100 ns, 1 µs, 1 ms, 10 ms, 1 s, 2 s) until the stored
+value is greater, and the step that worked is remembered for the next commit. So successive
+versions of one file never share a token, whatever the timestamp granularity, inode reuse
+or size; on a coarse filesystem that commits faster than its granularity, mtimes run ahead
+of the clock by up to one step per commit. A filesystem that does not keep the mtimes it
+is given at all is refused with :class:`StorageError` rather than trusted. One case stays
+outside this: a key deleted and created again within one timestamp step may get back the
+identity it had before the delete (the library never re-creates a key it deleted).
 
 Writers in different processes on one machine are serialized by the lock. On network
-filesystems the guarantees hold only where ``flock`` and ``rename`` are honoured across
-clients (see docs/guarantees.md).
+filesystems the guarantees hold only where ``flock``, ``link`` and ``rename`` are honoured
+across clients (see docs/guarantees.md).
 """
 
 from __future__ import annotations
 
+import errno
+import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +52,7 @@ from filelock import FileLock, Timeout
 
 from ..errors import (
     AlreadyExistsError,
+    BackendConfigurationError,
     ConflictError,
     ManifestError,
     NotFoundError,
@@ -39,10 +63,20 @@ from ..errors import (
 from ..hookspecs import RegisterBackend, hookimpl
 from ..storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend, is_staging_key, staging_key
 
-__all__ = ["LocalBackend"]
+__all__ = ["LOCK_TIMEOUT", "MTIME_STEPS", "LocalBackend"]
 
 #: Seconds a writer waits for another writer's lock before giving up.
 LOCK_TIMEOUT = 60.0
+
+#: How far (ns) a commit may raise its mtime above the replaced file's, smallest first:
+#: nanosecond filesystems, NTFS (100 ns), microseconds, milliseconds, exFAT (10 ms),
+#: ext4 with 128-byte inodes / ext3 / HFS+ (1 s), FAT (2 s).
+MTIME_STEPS = (1, 100, 1_000, 1_000_000, 10_000_000, 1_000_000_000, 2_000_000_000)
+
+# Errors of os.link that mean "this filesystem has no hard links", not "the key exists".
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK, errno.EXDEV}
+)
 
 
 def _token(st: os.stat_result) -> str:
@@ -59,12 +93,58 @@ def _storage_error(exc: OSError, where: str, doing: str) -> StorageError:
     return StorageError(exc.errno, f"cannot {doing} {where}: {reason}")
 
 
+def _lock_error(exc: OSError, lock_path: Path) -> StorageError:
+    """Our error for a lock file we cannot open: it names the lock file, not the manifest."""
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, PermissionError):
+        return PermissionDeniedError(
+            exc.errno,
+            f"cannot open the lock file {lock_path}: {reason}. Every writer needs read-write "
+            "access to it: fix its owner or permissions (or remove it while no writer runs); "
+            "the manifest itself was not touched",
+        )
+    if exc.errno == errno.ELOOP:
+        return StorageError(
+            exc.errno,
+            f"the lock file {lock_path} is a symbolic link, which is refused (a link could "
+            "make a writer truncate another file); remove the link. The manifest itself was "
+            "not touched",
+        )
+    if exc.errno == errno.EISDIR:
+        return StorageError(
+            exc.errno,
+            f"the lock file {lock_path} is a directory; remove it. The manifest itself was "
+            "not touched",
+        )
+    return StorageError(
+        exc.errno,
+        f"cannot open the lock file {lock_path}: {reason}; the manifest itself was not touched",
+    )
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _lock_timeout(options: Mapping[str, Any]) -> float:
+    raw = options.get("lock_timeout", LOCK_TIMEOUT)
+    value = math.nan
+    if isinstance(raw, int | float | str) and not isinstance(raw, bool):
+        try:
+            value = float(raw)
+        except ValueError:
+            pass
+    if not (math.isfinite(value) and value >= 0):
+        shown = repr(raw) if isinstance(raw, int | float | str) else type(raw).__name__
+        raise BackendConfigurationError(
+            f"the lock_timeout storage option must be a number of seconds >= 0 (default "
+            f"{LOCK_TIMEOUT:.0f}), not {shown[:40]}"
+        )
+    return value
 
 
 class LocalBackend(StorageBackend):
@@ -74,14 +154,31 @@ class LocalBackend(StorageBackend):
         path = root[len("file://") :] if root.startswith("file://") else root
         self._dir = Path(path).expanduser().absolute()
         self.root = str(self._dir)
-        self.lock_timeout = float((storage_options or {}).get("lock_timeout", LOCK_TIMEOUT))
+        self.lock_timeout = _lock_timeout(storage_options or {})
+        # Index into MTIME_STEPS of the smallest step this folder's filesystem keeps.
+        self._step = 0
 
     def _path(self, key: str) -> Path:
         return self._dir / key
 
-    def _lock(self, path: Path) -> FileLock:
+    @contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        lock_path = path.with_name(f".{path.name}.lock")
         # thread_local=False: the lock guards a file, not a thread's critical section.
-        return FileLock(path.with_name(f".{path.name}.lock"), thread_local=False)
+        lock = FileLock(lock_path, thread_local=False)
+        try:
+            lock.acquire(timeout=self.lock_timeout)
+        except Timeout:
+            raise TransientStorageError(
+                f"timed out after {self.lock_timeout:.0f}s waiting for the lock file "
+                f"{lock_path}; another writer may be stuck: retry, or raise lock_timeout"
+            ) from None
+        except OSError as exc:
+            raise _lock_error(exc, lock_path) from exc
+        try:
+            yield
+        finally:
+            lock.release()
 
     def read(self, key: str) -> Blob:
         try:
@@ -114,16 +211,31 @@ class LocalBackend(StorageBackend):
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            try:
-                with self._lock(path).acquire(timeout=self.lock_timeout):
-                    return self._commit(key, path, staged, expect)
-            except Timeout:
-                raise TransientStorageError(
-                    f"timed out after {self.lock_timeout:.0f}s waiting for the lock on "
-                    f"{path}; another writer may be stuck: retry, or raise lock_timeout"
-                ) from None
+            if expect is ABSENT:
+                token = self._create(key, path, staged)
+                if token is not None:
+                    return token
+            with self._locked(path):
+                return self._commit(key, path, staged, expect)
         finally:
             staged.unlink(missing_ok=True)
+
+    def _create(self, key: str, path: Path, staged: Path) -> str | None:
+        """Publish ``staged`` at ``path`` only if nothing is there; ``None``: no hard links."""
+        try:
+            os.link(staged, path)
+        except FileExistsError:
+            raise AlreadyExistsError(f"{self.url(key)} already exists") from None
+        except OSError as exc:
+            if exc.errno in _NO_HARD_LINKS:
+                return None
+            raise
+        # The staged name still points at the published inode: its identity is the token
+        # of exactly our bytes, even if another writer replaces ``path`` right away.
+        token = _token(os.stat(staged))
+        staged.unlink()
+        _fsync_dir(path.parent)
+        return token
 
     def _commit(self, key: str, path: Path, staged: Path, expect: Expect) -> str:
         try:
@@ -134,14 +246,27 @@ class LocalBackend(StorageBackend):
             raise AlreadyExistsError(f"{self.url(key)} already exists")
         if isinstance(expect, str) and (current is None or _token(current) != expect):
             raise ConflictError(f"{self.url(key)} changed since it was read")
-        # Strictly increasing mtimes make every committed identity unique (see module doc).
-        mtime = time.time_ns()
-        if current is not None and mtime <= current.st_mtime_ns:
-            mtime = current.st_mtime_ns + 1
-        os.utime(staged, ns=(mtime, mtime))
+        st = os.stat(staged) if current is None else self._stamp(staged, current.st_mtime_ns)
         os.replace(staged, path)
         _fsync_dir(path.parent)
-        return _token(os.stat(path))
+        return _token(st)
+
+    def _stamp(self, staged: Path, floor: int) -> os.stat_result:
+        """Give ``staged`` a stored mtime above ``floor``; see "Version tokens" above."""
+        now = time.time_ns()
+        for index in range(self._step, len(MTIME_STEPS)):
+            mtime = max(now, floor + MTIME_STEPS[index])
+            os.utime(staged, ns=(mtime, mtime))
+            st = os.stat(staged)
+            if st.st_mtime_ns > floor:
+                self._step = index
+                return st
+        raise StorageError(
+            f"the filesystem of {self.root} does not keep the modification times it is "
+            f"given (set {mtime} ns, read back {st.st_mtime_ns} ns), so versions of a file "
+            "cannot be told apart and concurrent writers could overwrite each other; "
+            "keep manifests on another filesystem"
+        )
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -151,8 +276,11 @@ class LocalBackend(StorageBackend):
             # Only its own writer ever wrote a staged file; no lock (and no lock file).
             path.unlink(missing_ok=True)
             return
-        with self._lock(path).acquire(timeout=self.lock_timeout):
-            path.unlink(missing_ok=True)
+        with self._locked(path):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise _storage_error(exc, self.url(key), "delete") from exc
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         if not self._dir.is_dir():
