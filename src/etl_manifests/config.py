@@ -15,13 +15,13 @@ variable                           meaning
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .policy import CheckpointPolicy
+from .registry import normalise_root
 
 __all__ = ["ETLConfig"]
 
@@ -44,8 +44,10 @@ class ETLConfig(BaseSettings):
     """When the commit log is folded into the snapshot, and how long folded entries stay."""
 
     def get_manifests_dir(self) -> str:
-        """The manifests root: a URL as given, or a local path made absolute."""
-        root = self.manifests_dir
-        if "://" in root:
-            return root
-        return os.path.abspath(os.path.expanduser(root))
+        """The manifests root: a URL without trailing slashes, or a local path made absolute.
+
+        :raises BackendConfigurationError: the root is empty, only a scheme (``s3://``
+            from ``s3://${BUCKET}`` with ``BUCKET`` unset), or a URL without ``//``; such
+            roots are never taken for a local folder.
+        """
+        return normalise_root(self.manifests_dir)

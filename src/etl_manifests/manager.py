@@ -8,34 +8,32 @@ that. The storage backend is chosen from ``root_dir``'s URL scheme.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from .config import ETLConfig
-from .errors import ManagerConfigurationError
+from .errors import BackendConfigurationError, InvalidNameError, ManagerConfigurationError
 from .model import Manifest, manifest_key
 from .policy import CheckpointPolicy
 from .process import ETLProcess, parse_process
-from .registry import open_backend
+from .registry import normalise_root, open_backend
+from .registry import redact_root as _redact
 from .retry import RetryPolicy
 from .storage import StorageBackend
 
 __all__ = ["ManifestManager"]
 
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
-
-def _normalise_root(root_dir: str | os.PathLike[str]) -> str:
-    root = os.fspath(root_dir)
-    if "://" in root:
-        return root.rstrip("/")
-    return os.path.abspath(os.path.expanduser(root))
-
-
-def _redact(root: str) -> str:
-    return _USERINFO.sub(r"\1***@", root)
+def _options(storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    if storage_options is None:
+        return {}
+    if not isinstance(storage_options, Mapping):
+        raise BackendConfigurationError(
+            "storage_options must be a mapping of option names to values, not "
+            f"{type(storage_options).__name__}"
+        )
+    return dict(storage_options)
 
 
 class ManifestManager:
@@ -78,16 +76,21 @@ class ManifestManager:
         :param checkpoint: when the log is folded into the snapshot; ``None`` takes it
             from :class:`ETLConfig` (``ETL_MANIFESTS_CHECKPOINT``).
         :raises ManagerConfigurationError: a manager with other arguments exists.
-        :raises InvalidNameError: ``etl_version`` is unsafe in a file name.
+        :raises InvalidNameError: ``etl_version`` is not a string, or is unsafe in a file
+            name.
+        :raises BackendConfigurationError: ``root_dir`` is empty, only a scheme
+            (``s3://``), or otherwise unusable; ``storage_options`` is not a mapping.
         :raises UnknownSchemeError, MissingDependencyError: no usable backend for
             ``root_dir``'s scheme.
         """
-        root = _normalise_root(root_dir)
+        if not isinstance(etl_version, str):
+            raise InvalidNameError(
+                f"etl_version must be a string such as '1.0.0', not {type(etl_version).__name__}"
+            )
+        root = normalise_root(root_dir)
         settings = ETLConfig() if storage_options is None or checkpoint is None else None
-        options = dict(
-            settings.storage_options
-            if settings and storage_options is None
-            else storage_options or {}
+        options = _options(
+            settings.storage_options if settings and storage_options is None else storage_options
         )
         policy = checkpoint or (settings.checkpoint if settings else CheckpointPolicy())
         with cls._instance_lock:
@@ -123,6 +126,32 @@ class ManifestManager:
             self._lock = threading.Lock()
             cls._instance = self
             return self
+
+    @classmethod
+    def from_config(
+        cls, config: ETLConfig | None = None, *, retry: RetryPolicy | None = None
+    ) -> ManifestManager:
+        """The manager for everything ``config`` holds: root, ETL version, storage options
+        and checkpoint policy.
+
+        The one way to hand the manager a whole :class:`ETLConfig`, including one built
+        or changed in code (``ETLConfig(storage_options={...})``): nothing is read from
+        the environment again. ``None`` reads ``ETLConfig()`` from the environment.
+        Same singleton rules as the constructor.
+        """
+        if config is None:
+            config = ETLConfig()
+        elif not isinstance(config, ETLConfig):
+            raise BackendConfigurationError(
+                f"from_config() takes an ETLConfig, not {type(config).__name__}"
+            )
+        return cls(
+            config.get_manifests_dir(),
+            config.version,
+            storage_options=config.storage_options,
+            retry=retry,
+            checkpoint=config.checkpoint,
+        )
 
     @classmethod
     def reset(cls) -> None:

@@ -22,6 +22,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import (
+    BackendConfigurationError,
     BackendRegistrationError,
     ManifestError,
     MissingDependencyError,
@@ -33,8 +34,10 @@ __all__ = [
     "BackendRegistry",
     "get_plugin_manager",
     "get_registry",
+    "normalise_root",
     "open_backend",
     "plugin_errors",
+    "redact_root",
     "reset_plugins",
     "split_scheme",
 ]
@@ -67,6 +70,74 @@ def split_scheme(root: str) -> tuple[str, str]:
     if match is None:
         return "file", root
     return match.group(1).lower(), root
+
+
+# Anything that starts like a URL ("s3:", "memory:"); it is never taken for a local path.
+_URL_SHAPED = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+):")
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
+
+
+def redact_root(root: str) -> str:
+    """``root`` with any ``user:password@`` part replaced by ``***@`` (for messages)."""
+    return _USERINFO.sub(r"\1***@", root)
+
+
+def normalise_root(root: str | os.PathLike[str]) -> str:
+    """The canonical form of a manifests root: an absolute local path, or a URL.
+
+    A URL keeps its scheme and loses trailing slashes; ``file:///`` is the folder ``/``.
+    Anything shaped like a URL (a scheme of two or more characters and a colon) is never
+    taken for a local path, so a root whose bucket came from an unset variable cannot
+    silently become a folder named ``s3:`` in the working directory.
+
+    :raises BackendConfigurationError: the root is empty, is only a scheme (``s3://``,
+        ``memory://``), names no location (``file://``), or looks like a URL without
+        ``//`` (``s3:bucket``, or ``s3:/bucket`` from ``pathlib.Path("s3://bucket")``).
+    """
+    try:
+        text = os.fspath(root)
+    except TypeError:
+        raise BackendConfigurationError(
+            f"the manifests root must be a path or a URL string, not {type(root).__name__}"
+        ) from None
+    if not isinstance(text, str):
+        raise BackendConfigurationError("the manifests root must be a str path, not bytes")
+    if not text.strip():
+        raise BackendConfigurationError(
+            "the manifests root is empty (is the variable that should set it unset?); "
+            "give a folder such as ./manifests or a URL such as s3://bucket/manifests"
+        )
+    match = _URL_SHAPED.match(text)
+    if match is None:
+        return os.path.abspath(os.path.expanduser(text))
+    scheme, rest = match.group(1), text[match.end() :]
+    shown = redact_root(text)
+    if not rest.startswith("//"):
+        hint = (
+            "; pathlib.Path() collapses '//', so pass URLs as strings"
+            if rest.startswith("/")
+            else ""
+        )
+        raise BackendConfigurationError(
+            f"the manifests root {shown!r} looks like a {scheme}: URL but has no '//' after "
+            f"the scheme; write {scheme}://... (or ./{text} for a local folder of that "
+            f"name){hint}"
+        )
+    rest = rest[2:]
+    if scheme.lower() == "file":
+        if not rest:
+            raise BackendConfigurationError(
+                f"the manifests root {shown!r} names no folder; write file:///absolute/path"
+            )
+        return f"{scheme}://{rest.rstrip('/') or '/'}"
+    location = rest.split("?", 1)[0].split("#", 1)[0]
+    if not location.strip("/"):
+        raise BackendConfigurationError(
+            f"the manifests root {shown!r} is only a scheme: it names no bucket or location "
+            f"(was it built from a variable that is unset?); write {scheme}://bucket/prefix "
+            f"or the form the {scheme}:// backend documents. Nothing was written"
+        )
+    return f"{scheme}://{rest.rstrip('/')}"
 
 
 @dataclass(frozen=True)
@@ -158,8 +229,11 @@ class BackendRegistry:
         return loaded
 
     def open(self, root: str, storage_options: Mapping[str, Any] | None = None) -> StorageBackend:
-        """Open the backend for ``root`` (a path or URL) with ``storage_options``."""
-        scheme, root = split_scheme(root)
+        """Open the backend for ``root`` (a path or URL) with ``storage_options``.
+
+        :raises BackendConfigurationError: see :func:`normalise_root`.
+        """
+        scheme, root = split_scheme(normalise_root(root))
         return self.factory(scheme)(root, dict(storage_options or {}))
 
 
@@ -171,9 +245,15 @@ def _import_factory(scheme: str, entry: _Entry) -> BackendFactory:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         missing = (exc.name or "").split(".")[0]
-        if entry.requires and missing == entry.requires.split(".")[0]:
-            raise MissingDependencyError(scheme, entry.requires, entry.extra) from exc
-        raise
+        required = (entry.requires or "").split(".")[0]
+        if missing and missing != required and missing in (module_name.split(".")[0], __package__):
+            # The backend's own package is missing or broken: not a dependency problem.
+            raise
+        # Anything else the backend imports (its requirement, or one of that package's
+        # own dependencies, such as aiohttp or botocore for s3fs) is a missing dependency.
+        raise MissingDependencyError(
+            scheme, entry.requires or missing or module_name, entry.extra, missing or None
+        ) from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise BackendRegistrationError(

@@ -8,8 +8,9 @@ failures (throttling, 5xx, resets, timeouts) here, in one place, with the same
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 from fsspec.asyn import sync
@@ -21,6 +22,8 @@ __all__ = [
     "RETRIES_OPTION",
     "RETRY_BASE_OPTION",
     "Retryable",
+    "check_option_types",
+    "options_refused",
     "pop_retry_policy",
     "run",
     "split_root",
@@ -63,10 +66,61 @@ def split_root(root: str, default_scheme: str) -> tuple[str, str, str]:
     netloc, _, prefix = rest.partition("/")
     bucket = netloc.rpartition("@")[2]
     if not bucket:
+        # Never echo the user-info part: it may hold credentials.
         raise BackendConfigurationError(
-            f"{scheme}://{rest} names no bucket; use {scheme}://bucket/prefix"
+            f"the root {scheme}://{'***@' if '@' in netloc else ''}/{prefix} names no "
+            f"bucket; use {scheme}://bucket/prefix"
         )
     return scheme.lower(), bucket, prefix.strip("/")
+
+
+def check_option_types(
+    options: Mapping[str, Any], strings: Iterable[str], mappings: Iterable[str]
+) -> None:
+    """Refuse options of the wrong type by name, before a client library trips on them.
+
+    :raises BackendConfigurationError: naming the option and the type found (never its
+        value, which may be a credential).
+    """
+    for name in strings:
+        value = options.get(name)
+        if value is not None and not isinstance(value, str):
+            raise BackendConfigurationError(
+                f"the storage option {name!r} must be a string, not {type(value).__name__}"
+            )
+    for name in mappings:
+        value = options.get(name)
+        if value is not None and not isinstance(value, Mapping):
+            raise BackendConfigurationError(
+                f"the storage option {name!r} must be a mapping (a JSON object), not "
+                f"{type(value).__name__}"
+            )
+
+
+# Names that client libraries put in their messages about unknown or missing options.
+_UNEXPECTED = re.compile(r"unexpected keyword argument '(\w{1,60})'")
+_FIELD = re.compile(r"\w{1,60}")
+
+
+def options_refused(library: str, exc: Exception) -> BackendConfigurationError:
+    """Our error for storage options a client library refused with ``exc``.
+
+    Only an option or field *name* found in ``exc`` is repeated, never its message as a
+    whole, which may quote a credential.
+    """
+    found = _UNEXPECTED.search(str(exc))
+    if found:
+        detail = f"it does not know the option {found.group(1)!r} (check its spelling)"
+    elif (
+        isinstance(exc, KeyError) and isinstance(exc.args[0], str) and _FIELD.fullmatch(exc.args[0])
+    ):
+        detail = (
+            f"a value it expected to find under {exc.args[0]!r} is missing (a credentials "
+            "dict such as 'token' may be incomplete)"
+        )
+    else:
+        detail = f"{type(exc).__name__}; check the names and types of the options"
+    return BackendConfigurationError(f"{library} refused the storage options: {detail}")
 
 
 def pop_retry_policy(options: dict[str, Any]) -> RetryPolicy:
