@@ -4,8 +4,8 @@ Quick start::
 
     from etl_manifests import ETLConfig, ManifestManager
 
-    config = ETLConfig()
-    manager = ManifestManager(root_dir=config.get_manifests_dir(), etl_version=config.version)
+    config = ETLConfig()  # from ETL_MANIFESTS_* variables, or set fields in code
+    manager = ManifestManager.from_config(config)
     manager.extractor.add_record({"checksum": "...", "filename": "a.gz", "filepath": "/data/a.gz"})
 """
 
@@ -26,16 +26,18 @@ from .errors import (
     MissingDependencyError,
     NotFoundError,
     PermissionDeniedError,
+    RevisionLimitError,
     SaveRetriesExhaustedError,
     StorageError,
     TransientStorageError,
+    UnknownFieldError,
     UnknownProcessError,
     UnknownSchemeError,
     UnsupportedFormatError,
 )
 from .hookspecs import RegisterBackend, hookimpl
 from .manager import ManifestManager
-from .metadata import FORMAT_VERSION, ManifestMetadata
+from .metadata import FORMAT_VERSION, MAX_REVISION, ManifestMetadata
 from .model import Manifest
 from .policy import CheckpointPolicy
 from .process import ETLProcess
@@ -49,6 +51,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ABSENT",
     "FORMAT_VERSION",
+    "MAX_REVISION",
     "AlreadyExistsError",
     "BackendConfigurationError",
     "BackendRegistrationError",
@@ -73,10 +76,12 @@ __all__ = [
     "PermissionDeniedError",
     "RegisterBackend",
     "RetryPolicy",
+    "RevisionLimitError",
     "SaveRetriesExhaustedError",
     "StorageBackend",
     "StorageError",
     "TransientStorageError",
+    "UnknownFieldError",
     "UnknownProcessError",
     "UnknownSchemeError",
     "UnsupportedFormatError",

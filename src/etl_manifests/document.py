@@ -4,11 +4,28 @@ Decoding validates the whole document inside pydantic-core in one pass over the 
 the records are checked against exactly the field schemas of :class:`ManifestRecord`,
 but come out as plain dicts ("rows") instead of model objects, which costs about half as
 much time and memory. Then it checks what a schema cannot express: each record sits
-under its own checksum. Encoding hands the rows to orjson.
+under its own checksum, and no object in the text has a key twice. Encoding hands the
+rows to orjson.
+
+Duplicate keys: JSON parsers (pydantic-core's and orjson alike) keep the last of two equal
+keys and drop the other silently, so a document with ``"records"`` twice would load with
+the records of one of them only, and the next save would make the loss permanent.
+:func:`decode` therefore counts the keys the text holds and compares them with the keys
+the validated document has. The count must be cheap (a load stays within about twice the
+time of a bare ``orjson.loads``), so it is done on the text reduced to its quotes,
+backslashes and colons: every key ends in ``":`` and after the reduction a key's name
+leaves nothing between its quotes (``"":``) or, if it holds escapes, a backslash before
+the closing quote (``\\":``). Their number is at least the number of keys in the text; when
+it equals the keys of the validated document, no key can be there twice. Otherwise
+(duplicates, or string values with an escaped quote followed by a colon) an exact check
+with the standard library's parser decides, and names the duplicate.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +33,13 @@ import orjson
 from pydantic import ValidationError
 from pydantic_core import CoreSchema, SchemaValidator, core_schema
 
-from .errors import CorruptManifestError, UnsupportedFormatError
-from .metadata import FORMAT_VERSION, ManifestMetadata
+from .errors import (
+    CorruptManifestError,
+    RevisionLimitError,
+    UnknownFieldError,
+    UnsupportedFormatError,
+)
+from .metadata import FORMAT_VERSION, MAX_REVISION, ManifestMetadata
 from .record import ManifestRecord, Row
 
 __all__ = ["Document", "decode", "encode", "format_validation_error", "validate_rows"]
@@ -32,16 +54,36 @@ def _model_fields(model: type[ManifestRecord]) -> dict[str, Any]:
 
 
 def _row_schema() -> CoreSchema:
-    """ManifestRecord's field schemas as a typed dict: same checks, plain-dict output."""
-    return core_schema.typed_dict_schema(
-        {
-            name: core_schema.typed_dict_field(
-                field["schema"], required=field["schema"]["type"] != "default"
-            )
-            for name, field in _model_fields(ManifestRecord).items()
-        },
-        extra_behavior="forbid",
-    )
+    """ManifestRecord's field schemas as a typed dict: same checks, plain-dict output.
+
+    A field with a default stays absent from the row when the input lacks it, so that the
+    keys of a row are the keys of the text (see the duplicate check); :func:`_fill_defaults`
+    adds the defaults afterwards.
+    """
+    fields = {}
+    for name, field in _model_fields(ManifestRecord).items():
+        schema = field["schema"]
+        optional = schema["type"] == "default"
+        fields[name] = core_schema.typed_dict_field(
+            schema["schema"] if optional else schema, required=not optional
+        )
+    return core_schema.typed_dict_schema(fields, extra_behavior="forbid")
+
+
+#: Fields every row has once defaults are filled in.
+_ROW_FIELDS = len(ManifestRecord.model_fields)
+_DEFAULTED = {
+    name: info for name, info in ManifestRecord.model_fields.items() if not info.is_required()
+}
+
+
+def _fill_defaults(rows: dict[str, Row]) -> None:
+    """Give rows that lack optional fields their defaults, as the model would."""
+    for row in rows.values():
+        if len(row) != _ROW_FIELDS:
+            for name, info in _DEFAULTED.items():
+                if name not in row:
+                    row[name] = info.get_default(call_default_factory=True)
 
 
 # Only field names go through pydantic-core's string cache. Caching values too would share
@@ -78,7 +120,17 @@ class Document:
 
 
 def encode(metadata: ManifestMetadata, records: dict[str, Row]) -> bytes:
-    """Serialize a manifest to compact JSON bytes."""
+    """Serialize a manifest to compact JSON bytes.
+
+    :raises RevisionLimitError: ``metadata.revision`` is above :data:`MAX_REVISION`, so
+        the document could not be read back.
+    """
+    if metadata.revision > MAX_REVISION:
+        raise RevisionLimitError(
+            f"cannot commit revision {metadata.revision}: metadata.revision may be at most "
+            f"{MAX_REVISION} (2**63 - 1), which only a revision set by hand in the stored "
+            "manifest can reach; lower it there, then save again. Nothing was written"
+        )
     return orjson.dumps(
         {"metadata": metadata.model_dump(mode="json"), "records": records},
         option=_DUMP_OPTIONS,
@@ -88,6 +140,7 @@ def encode(metadata: ManifestMetadata, records: dict[str, Row]) -> bytes:
 def validate_rows(data: bytes) -> dict[str, Row]:
     """Validate a JSON object of records (checksum -> record) into rows (for tests)."""
     rows: dict[str, Row] = _ROWS.validate_json(data)
+    _fill_defaults(rows)
     return rows
 
 
@@ -104,7 +157,7 @@ def format_validation_error(exc: ValidationError, limit: int = 5, root: str = "d
     ``root`` names the whole value, for problems that belong to no single field.
     """
     problems: dict[str, str] = {}
-    for err in exc.errors():
+    for err in exc.errors(include_url=False, include_input=False):
         # Drop the union-branch tags pydantic adds to the location of custom types.
         loc = [str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or "-" in p))]
         where = ".".join(loc) or root
@@ -124,19 +177,136 @@ def format_validation_error(exc: ValidationError, limit: int = 5, root: str = "d
     return "; ".join(lines)
 
 
+# A key named format_version and its number. A key, because in JSON text a quote that
+# ends a name and is followed by a colon cannot sit inside a string value.
+_FORMAT_VERSION = re.compile(rb'"format_version"\s*:\s*(-?[0-9]{1,20})')
+
+
 def _stored_format(data: bytes) -> int | None:
-    try:
-        version = orjson.loads(data)["metadata"]["format_version"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+    """The document's format version, found without parsing the document again.
+
+    Only the failure path asks. A second parse of a large document would cost several
+    times its size in memory, on the path taken exactly when something is already wrong;
+    the search reads the bytes in place (our own documents start with it).
+    """
+    found = _FORMAT_VERSION.search(data)
+    return int(found.group(1)) if found else None
+
+
+def _loc(err: Any) -> list[str]:
+    # Drop the union-branch tags pydantic adds to the location of custom types.
+    return [str(p) for p in err["loc"] if not (isinstance(p, str) and ("[" in p or "-" in p))]
+
+
+_TOP_FIELDS = ("metadata", "records")
+
+
+def _known_fields(loc: list[str]) -> tuple[str, ...]:
+    """The field names defined where ``loc`` points (top level, metadata or a record)."""
+    if len(loc) == 1:
+        return _TOP_FIELDS
+    if loc[0] == "metadata":
+        return tuple(ManifestMetadata.model_fields)
+    return tuple(ManifestRecord.model_fields)
+
+
+def _unknown_fields(errors: list[Any]) -> dict[str, str | None] | None:
+    """Unknown field -> the known field it looks like a misspelling of; ``None`` if any
+    problem is more than an unknown field."""
+    if not errors or any(e["type"] != "extra_forbidden" for e in errors):
         return None
-    return version if isinstance(version, int) else None
+    fields: dict[str, str | None] = {}
+    for err in errors:
+        loc = _loc(err)
+        close = difflib.get_close_matches(loc[-1], _known_fields(loc), n=1, cutoff=0.75)
+        fields[".".join(loc)] = close[0] if close else None
+    return fields
+
+
+def _unreadable(data: bytes, location: str, exc: ValidationError) -> CorruptManifestError:
+    """The error for a document that failed validation with ``exc``."""
+    found = _stored_format(data)
+    if found is not None and found > FORMAT_VERSION:
+        return UnsupportedFormatError(location, found, FORMAT_VERSION)
+    errors = exc.errors(include_url=False, include_input=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        reason = f"not valid JSON (truncated or overwritten?): {errors[0]['msg']}"
+        return CorruptManifestError(location, reason)
+    unknown = _unknown_fields(errors)
+    if unknown is not None:
+        return UnknownFieldError(location, found or FORMAT_VERSION, unknown)
+    if any(e["type"] in ("dict_type", "model_type") for e in errors):
+        reason = "not a manifest document (expected an object with metadata and records)"
+        reason += f": {format_validation_error(exc)}"
+    else:
+        reason = format_validation_error(exc)
+    return CorruptManifestError(location, reason)
+
+
+# Every byte but the three that tell where keys are: quote, backslash, colon.
+_NOT_KEY_SYNTAX = bytes(b for b in range(256) if b not in b'"\\:')
+
+
+def _key_count_bound(data: bytes) -> int:
+    """At least the number of keys in the JSON text ``data``, whatever its whitespace.
+
+    In the text reduced to quotes, backslashes and colons, the key of every key-value pair
+    leaves ``"":`` (a name without escapes) or ends in ``\\":`` (a name with escapes); a
+    string value can leave ``\\":`` too (an escaped quote later followed by a colon), but
+    never ``"":``, because a value is never followed by a colon.
+    """
+    syntax = data.translate(None, _NOT_KEY_SYNTAX)
+    return syntax.count(b'"":') + syntax.count(b'\\":')
+
+
+class _Duplicate(Exception):
+    pass
+
+
+_CHECKSUM = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _duplicate_in(pairs: list[tuple[str, Any]]) -> None:
+    """``object_pairs_hook`` that raises on a repeated key and keeps nothing."""
+    seen: set[str] = set()
+    for key, _value in pairs:
+        if key in seen:
+            names = dict(pairs)
+            if "checksum" in names or "filename" in names:
+                where = f"the record {names.get('checksum')!r} has the key {key!r}"
+            elif _CHECKSUM.fullmatch(key):
+                where = f"records has the checksum {key}"
+            elif key in _TOP_FIELDS:
+                where = f"the document has the key {key!r}"
+            elif key in ManifestMetadata.model_fields:
+                where = f"metadata has the key {key!r}"
+            else:
+                where = f"an object has the key {key!r}"
+            raise _Duplicate(
+                f"{where} more than once, and JSON readers keep only one of them, so "
+                "records or fields would be lost"
+            )
+        seen.add(key)
+    # Returning nothing keeps memory flat: only whether a key repeats matters here.
+
+
+def _check_no_duplicate_keys(data: bytes, keys: int, location: str) -> None:
+    """Raise if the text ``data`` has more keys than the validated document (``keys``)."""
+    if _key_count_bound(data) == keys:
+        return
+    try:
+        json.loads(data, object_pairs_hook=_duplicate_in)
+    except _Duplicate as duplicate:
+        raise CorruptManifestError(location, str(duplicate)) from None
 
 
 def decode(data: bytes, location: str) -> Document:
     """Parse and validate a stored manifest.
 
     :raises UnsupportedFormatError: written by a newer release.
-    :raises CorruptManifestError: anything else that is not a valid manifest.
+    :raises UnknownFieldError: a format this release reads, with fields it does not know.
+    :raises CorruptManifestError: anything else that is not a valid manifest, including a
+        key that appears twice in one object.
     """
     # isspace() stops at the first visible byte; strip() would copy the whole document.
     if not data or data.isspace():
@@ -144,18 +314,8 @@ def decode(data: bytes, location: str) -> Document:
     try:
         doc = _DOCUMENT.validate_json(data)
     except ValidationError as exc:
-        # Only the failure path looks inside again, so a valid load parses once.
-        found = _stored_format(data)
-        if found is not None and found > FORMAT_VERSION:
-            raise UnsupportedFormatError(location, found, FORMAT_VERSION) from None
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            reason = f"not valid JSON (truncated or overwritten?): {exc.errors()[0]['msg']}"
-        elif any(e["type"] in ("dict_type", "model_type") for e in exc.errors()):
-            reason = "not a manifest document (expected an object with metadata and records)"
-            reason += f": {format_validation_error(exc)}"
-        else:
-            reason = format_validation_error(exc)
-        raise CorruptManifestError(location, reason) from None
+        # Only the failure path looks inside again, and without a second parse.
+        raise _unreadable(data, location, exc) from None
     metadata: ManifestMetadata = doc["metadata"]
     if metadata.format_version > FORMAT_VERSION:
         raise UnsupportedFormatError(location, metadata.format_version, FORMAT_VERSION)
@@ -167,4 +327,10 @@ def decode(data: bytes, location: str) -> Document:
             )
         # One string object for key and field: frees a copy of every checksum.
         row["checksum"] = key
+    in_rows = sum(map(len, records.values()))
+    # The document's own two keys, the metadata's, one per record, and the records' own.
+    keys = len(_TOP_FIELDS) + len(metadata.model_fields_set) + len(records) + in_rows
+    _check_no_duplicate_keys(data, keys, location)
+    if in_rows != _ROW_FIELDS * len(records):
+        _fill_defaults(records)
     return Document(metadata, records)

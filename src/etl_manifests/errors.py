@@ -27,9 +27,11 @@ __all__ = [
     "MissingDependencyError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RevisionLimitError",
     "SaveRetriesExhaustedError",
     "StorageError",
     "TransientStorageError",
+    "UnknownFieldError",
     "UnknownProcessError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
@@ -99,17 +101,31 @@ class BackendConfigurationError(ManifestError, ValueError):
 
 
 class MissingDependencyError(ManifestError, ImportError):
-    """An optional dependency needed by a storage backend is not installed."""
+    """An optional dependency needed by a storage backend is not installed.
 
-    def __init__(self, scheme: str, package: str, extra: str | None) -> None:
+    ``package`` is what to install (the backend's own requirement, such as s3fs);
+    ``missing`` the module that failed to import, which may be one of its dependencies
+    (aiohttp, botocore, ...); ``install_command`` installs everything the backend needs.
+    """
+
+    def __init__(
+        self, scheme: str, package: str, extra: str | None, missing: str | None = None
+    ) -> None:
         install = f"pip install 'etl-manifests[{extra}]'" if extra else f"pip install {package}"
+        if missing is None or missing == package:
+            what = f"the {package!r} package, which is not installed"
+        else:
+            what = (
+                f"the {package!r} package and its dependencies, but {missing!r} cannot be "
+                "imported (not installed, or an incompatible version)"
+            )
         super().__init__(
-            f"the {scheme}:// backend needs the {package!r} package, which is not installed; "
-            f"install it with: {install}",
-            name=package,
+            f"the {scheme}:// backend needs {what}; install it with: {install}",
+            name=missing or package,
         )
         self.scheme = scheme
         self.package = package
+        self.missing = missing or package
         self.install_command = install
 
 
@@ -166,6 +182,61 @@ class CorruptManifestError(ManifestError, ValueError):
         )
         self.location = location
         self.reason = reason
+
+
+class RevisionLimitError(ManifestError, OverflowError):
+    """A commit would raise ``metadata.revision`` past the largest a manifest may store.
+
+    Only a stored revision set by hand (or by another program) gets there; nothing was
+    written and the caller's records are still in memory.
+    """
+
+
+class UnknownFieldError(CorruptManifestError):
+    """A stored manifest of a format version this release reads has fields it does not know.
+
+    ``fields`` lists them (as ``metadata.shards``, ``records.<checksum>.colour``);
+    ``newer_release`` says whether they look like fields a newer release of etl-manifests
+    added (well-formed names that are no misspelling of a known field), rather than edits.
+    """
+
+    def __init__(self, location: str, format_version: int, fields: dict[str, str | None]) -> None:
+        names = list(fields)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        typos = {name: known for name, known in fields.items() if known}
+        if typos:
+            advice = "; ".join(
+                f"{name} looks like a misspelling of {known!r}"
+                for name, known in list(typos.items())[:3]
+            )
+            advice += " (the file was edited by hand or by another program): fix the field names"
+            newer = False
+        elif all(_looks_like_a_field(name.rpartition(".")[2]) for name in names):
+            advice = (
+                "they look like fields that a newer release of etl-manifests added without "
+                "changing the format version: upgrade etl-manifests, or, if no newer release "
+                "writes this manifest, remove the fields"
+            )
+            newer = True
+        else:
+            advice = (
+                "they are not names etl-manifests writes (edited by hand or by another "
+                "program?): remove or rename them"
+            )
+            newer = False
+        ManifestError.__init__(
+            self,
+            f"stored manifest {location} has fields that format version {format_version} "
+            f"does not define: {shown}; {advice}. The file was left untouched.",
+        )
+        self.location = location
+        self.reason = f"unknown fields: {shown}"
+        self.fields = names
+        self.newer_release = newer
+
+
+def _looks_like_a_field(name: str) -> bool:
+    return bool(name) and name.isascii() and name.isidentifier() and name == name.lower()
 
 
 class UnsupportedFormatError(CorruptManifestError):

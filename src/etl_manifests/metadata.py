@@ -9,10 +9,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from .process import ETLProcess
 
-__all__ = ["FORMAT_VERSION", "ManifestMetadata"]
+__all__ = ["FORMAT_VERSION", "MAX_REVISION", "ManifestMetadata"]
 
 #: The document format this release writes, and the newest it can read.
 FORMAT_VERSION: Final = 2
+
+#: Largest ``revision`` (and log counter) a stored manifest may hold: what JSON readers
+#: commonly hold as a signed 64-bit integer (orjson cannot write integers above 2**64 - 1).
+MAX_REVISION: Final = 2**63 - 1
 
 
 def _utcnow() -> datetime:
@@ -37,12 +41,13 @@ class ManifestMetadata(BaseModel):
     """When the manifest was first saved. Merges keep the oldest."""
     updated_at: AwareDatetime = Field(default_factory=_utcnow)
     """When the manifest was last saved. Merges keep the newest."""
-    revision: Annotated[int, Field(ge=0)] = 0
+    revision: Annotated[int, Field(ge=0, le=MAX_REVISION)] = 0
     """How many commits the manifest holds, by any writer: those folded into the
-    snapshot plus, in memory, those read from the log after it."""
-    log_epoch: Annotated[int, Field(ge=0)] = 0
+    snapshot plus, in memory, those read from the log after it. At most
+    :data:`MAX_REVISION`, like the log counters below."""
+    log_epoch: Annotated[int, Field(ge=0, le=MAX_REVISION)] = 0
     """The snapshot holds every commit of the log's epochs up to this one (format 2)."""
-    log_clock: Annotated[int, Field(ge=0)] = 0
+    log_clock: Annotated[int, Field(ge=0, le=MAX_REVISION)] = 0
     """The highest logical clock among the commits the snapshot holds (format 2)."""
-    log_start: Annotated[int, Field(ge=1)] = 1
+    log_start: Annotated[int, Field(ge=1, le=MAX_REVISION)] = 1
     """The oldest epoch whose log entries may still be stored (format 2)."""

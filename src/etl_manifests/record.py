@@ -137,7 +137,14 @@ class ManifestRecord(BaseModel):
         when: datetime = fields["updated_at"]
         if when.utcoffset():
             # JSON keeps offsets to the minute only; UTC keeps every instant exact.
-            fields["updated_at"] = when.astimezone(UTC)
+            try:
+                fields["updated_at"] = when.astimezone(UTC)
+            except OverflowError:
+                # 9999-12-31T23:30-01:00 is in year 10000 in UTC, which datetime cannot hold.
+                raise ValueError(
+                    "updated_at is outside the range a datetime can hold once converted to "
+                    "UTC (years 1 to 9999)"
+                ) from None
         return self
 
     @classmethod

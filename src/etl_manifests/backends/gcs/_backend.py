@@ -85,6 +85,8 @@ from .._objectstore import (
     RETRIES_OPTION,
     RETRY_BASE_OPTION,
     Retryable,
+    check_option_types,
+    options_refused,
     pop_retry_policy,
     run,
     split_root,
@@ -140,7 +142,12 @@ class GCSBackend(StorageBackend):
         self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         # A private instance: close() must not break other users of a cached one.
         options.setdefault("skip_instance_cache", True)
-        self._fs = gcsfs.GCSFileSystem(**options)
+        check_option_types(options, ("project", "endpoint_url"), ("session_kwargs",))
+        try:
+            self._fs = gcsfs.GCSFileSystem(**options)
+        except (KeyError, TypeError, ValueError) as exc:
+            # A malformed token (a service-account dict missing fields, ...) fails here.
+            raise options_refused("gcsfs", exc) from None
         # Cleared the first time a media download arrives without x-goog-generation.
         self._generation_header = True
 

@@ -86,6 +86,8 @@ from .._objectstore import (
     RETRIES_OPTION,
     RETRY_BASE_OPTION,
     Retryable,
+    check_option_types,
+    options_refused,
     pop_retry_policy,
     run,
     split_root,
@@ -133,6 +135,9 @@ _DENIED_CODES = frozenset(
     }
 )
 _CONFLICT_CODES = frozenset({"PreconditionFailed"})
+# Options s3fs expects as strings / as mappings; anything else fails deep inside botocore.
+_STRING_OPTIONS = ("key", "secret", "token", "endpoint_url", "profile", "username", "password")
+_MAPPING_OPTIONS = ("client_kwargs", "config_kwargs", "s3_additional_kwargs")
 
 
 def _code(exc: botocore.exceptions.ClientError) -> tuple[str, int]:
@@ -170,13 +175,17 @@ class S3Backend(StorageBackend):
         scheme, self.bucket, self.prefix = split_root(root, "s3")
         self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
 
+        check_option_types(options, _STRING_OPTIONS, _MAPPING_OPTIONS)
         config_kwargs = dict(options.get("config_kwargs") or {})
         # Retry in one place only: botocore's retries would multiply with ours.
         config_kwargs.setdefault("retries", {"total_max_attempts": 1})
         options["config_kwargs"] = config_kwargs
         # A private instance: close() must not break other users of a cached one.
         options.setdefault("skip_instance_cache", True)
-        self._fs = s3fs.S3FileSystem(**options)
+        try:
+            self._fs = s3fs.S3FileSystem(**options)
+        except TypeError as exc:
+            raise options_refused("s3fs", exc) from None
 
     def __repr__(self) -> str:
         return f"S3Backend({self.root!r}, commit={self.commit!r})"
@@ -190,8 +199,12 @@ class S3Backend(StorageBackend):
         return f"s3://{self.bucket}/{full_key}" if full_key else f"s3://{self.bucket}"
 
     async def _client(self) -> Any:
-        await self._fs.set_session()
-        return await self._fs.get_s3(self.bucket)
+        try:
+            await self._fs.set_session()
+            return await self._fs.get_s3(self.bucket)
+        except TypeError as exc:
+            # s3fs hands unknown options to botocore only when it first connects.
+            raise options_refused("s3fs/botocore", exc) from None
 
     def _request(
         self,
