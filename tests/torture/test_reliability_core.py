@@ -8,6 +8,7 @@ culprit.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -18,9 +19,18 @@ from typing import Any
 
 import pytest
 
-from etl_manifests import ConflictError
+from conftest import checksum, record
+from etl_manifests import (
+    BackendConfigurationError,
+    ConflictError,
+    CorruptManifestError,
+    ETLConfig,
+    ManifestManager,
+    open_backend,
+)
 from etl_manifests.backends import local
 from etl_manifests.backends.local import LocalBackend
+from torture._support import Target
 
 pytestmark = pytest.mark.torture
 
@@ -148,3 +158,144 @@ def test_create_only_writes_take_no_lock_file(tmp_path: Path) -> None:
     backend.write("m.json", b"two", expect=token)
     with pytest.raises(ConflictError):
         backend.write("m.json", b"three", expect=token)
+
+
+# --- a root that is only a scheme never becomes a local folder -------------------------
+
+SCHEME_ONLY = ["s3://", "gs://", "memory://", "sqlite://", "s3:///", "memory:///", "file://"]
+NO_SLASHES = ["s3:bucket/prefix", "s3:/bucket/prefix", "memory:name"]
+
+
+@pytest.mark.parametrize("root", SCHEME_ONLY + NO_SLASHES + ["", "  "])
+def test_url_shaped_root_without_location_is_refused(
+    root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BackendConfigurationError) as info:
+        ManifestManager(root, "1.0.0")
+    assert "root" in str(info.value)
+    assert ManifestManager.instance() is None
+    with pytest.raises(BackendConfigurationError):
+        open_backend(root)
+    monkeypatch.setenv("ETL_MANIFESTS_MANIFESTS_DIR", root)
+    with pytest.raises(BackendConfigurationError):
+        ETLConfig().get_manifests_dir()
+    assert list(tmp_path.iterdir()) == []  # no folder named "s3:" (or anything else)
+
+
+def test_scheme_only_root_from_an_unset_variable_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BUCKET", raising=False)
+    # What the shell makes of ETL_MANIFESTS_MANIFESTS_DIR="s3://${BUCKET}" with BUCKET unset.
+    monkeypatch.setenv("ETL_MANIFESTS_MANIFESTS_DIR", "s3://" + os.environ.get("BUCKET", ""))
+    with pytest.raises(BackendConfigurationError, match="only a scheme"):
+        ManifestManager.from_config(ETLConfig()).extractor.add_record(record(1))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_file_url_of_the_root_folder_is_the_root_folder() -> None:
+    assert ManifestManager("file:///", "1.0.0").backend.root == "/"
+    assert open_backend("file:///tmp/").root == "/tmp"
+
+
+def test_credentials_in_a_bucketless_root_are_not_echoed() -> None:
+    for root in ("s3://user:hunter2@/prefix", "s3://user:hunter2@"):
+        with pytest.raises(BackendConfigurationError) as info:
+            ManifestManager(root, "1.0.0")
+        assert "hunter2" not in str(info.value)
+
+
+# --- duplicate JSON keys ---------------------------------------------------------------
+
+
+def _stored(tmp_path: Path, n: int = 2) -> tuple[Target, str]:
+    """A local target holding a valid manifest of ``n`` records, and its JSON text."""
+    target = Target("local", str(tmp_path / "manifests"))
+    target.manifest().add_records([record(i) for i in range(1, n + 1)])
+    raw = target.raw_read()
+    assert raw is not None
+    return target, raw.decode()
+
+
+def _record_text(text: str, n: int) -> str:
+    doc = json.loads(text)
+    return json.dumps(doc["records"][checksum(n)], separators=(",", ":"))
+
+
+def _duplicates(text: str) -> dict[str, tuple[str, str]]:
+    """Documents with one key twice, each with the word its error must name."""
+    doc = json.loads(text)
+    meta = json.dumps(doc["metadata"], separators=(",", ":"))
+    rec1, rec2 = (_record_text(text, n) for n in (1, 2))
+    return {
+        "records twice, the second empty": (text[:-1] + ',"records":{}}', "records"),
+        "records twice, pretty-printed": (text[:-1] + ',\n  "records" : {}\n}', "records"),
+        "metadata twice": (text[:-1] + f',"metadata":{meta}}}', "metadata"),
+        "a checksum twice": (
+            text.replace(
+                f'"{checksum(2)}":{rec2}', f'"{checksum(2)}":{rec2},"{checksum(2)}":{rec2}'
+            ),
+            checksum(2),
+        ),
+        "a field twice in a record": (
+            text.replace(rec1, rec1[:-1] + ',"filename":"other.gz"}'),
+            "filename",
+        ),
+        "a field twice, once escaped": (
+            text.replace(rec1, rec1[:-1] + ',"file\\u006eame":"other.gz"}'),
+            "filename",
+        ),
+        "a field twice in the metadata": (
+            text.replace('"revision":', '"revision":7,"revision":'),
+            "revision",
+        ),
+    }
+
+
+def test_duplicate_keys_are_corrupt_and_never_overwritten(tmp_path: Path) -> None:
+    target, text = _stored(tmp_path)
+    for case, (bad, word) in _duplicates(text).items():
+        assert json.loads(bad) is not None, case  # valid JSON: parsers accept it
+        target.raw_write(bad.encode())
+        with pytest.raises(CorruptManifestError) as info:
+            target.manifest()
+        assert "more than once" in str(info.value), case
+        assert word in str(info.value), case
+        blind = target.manifest(load=False)
+        with pytest.raises(CorruptManifestError):
+            blind.add_record(record(3))
+        assert target.raw_read() == bad.encode(), case
+
+
+def test_unusual_but_valid_documents_still_load(tmp_path: Path) -> None:
+    target, _ = _stored(tmp_path)
+    odd = target.manifest()
+    odd.add_records(
+        [
+            record(3, etag='W/"a:b"', filename='x":y.gz'),  # escaped quote, then a colon
+            record(4, filename="ключ: значение.gz", content_type='text/plain; a="b:c"'),
+        ]
+    )
+    raw = target.raw_read()
+    assert raw is not None
+    pretty = json.dumps(json.loads(raw), indent=2, ensure_ascii=True)
+    spaced = pretty.replace('": ', '" :  ')
+    for text in (raw.decode(), pretty, spaced):
+        target.raw_write(text.encode())
+        loaded = target.manifest()
+        assert set(loaded.records) == {checksum(n) for n in range(1, 5)}
+        assert loaded.get(checksum(3)).etag == 'W/"a:b"'  # type: ignore[union-attr]
+
+
+def test_records_missing_optional_fields_get_defaults(tmp_path: Path) -> None:
+    target, text = _stored(tmp_path, 1)
+    doc = json.loads(text)
+    row = doc["records"][checksum(1)]
+    for name in ("etag", "content_type", "is_verified", "content_length_bytes"):
+        del row[name]
+    target.raw_write(json.dumps(doc).encode())
+    loaded = target.manifest().get(checksum(1))
+    assert loaded is not None
+    assert (loaded.etag, loaded.is_verified, loaded.content_length_bytes) == (None, False, None)

@@ -43,7 +43,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,10 +134,8 @@ def _lock_timeout(options: Mapping[str, Any]) -> float:
     raw = options.get("lock_timeout", LOCK_TIMEOUT)
     value = math.nan
     if isinstance(raw, int | float | str) and not isinstance(raw, bool):
-        try:
+        with suppress(ValueError):
             value = float(raw)
-        except ValueError:
-            pass
     if not (math.isfinite(value) and value >= 0):
         shown = repr(raw) if isinstance(raw, int | float | str) else type(raw).__name__
         raise BackendConfigurationError(
