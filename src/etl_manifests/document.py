@@ -42,7 +42,14 @@ from .errors import (
 from .metadata import FORMAT_VERSION, MAX_REVISION, ManifestMetadata
 from .record import ManifestRecord, Row
 
-__all__ = ["Document", "decode", "encode", "format_validation_error", "validate_rows"]
+__all__ = [
+    "Document",
+    "decode",
+    "encode",
+    "fill_defaults",
+    "format_validation_error",
+    "validate_rows",
+]
 
 
 def _model_fields(model: type[ManifestRecord]) -> dict[str, Any]:
@@ -53,19 +60,19 @@ def _model_fields(model: type[ManifestRecord]) -> dict[str, Any]:
     return fields
 
 
-def _row_schema() -> CoreSchema:
+def _row_schema(*, defaults: bool = True) -> CoreSchema:
     """ManifestRecord's field schemas as a typed dict: same checks, plain-dict output.
 
-    A field with a default stays absent from the row when the input lacks it, so that the
-    keys of a row are the keys of the text (see the duplicate check); :func:`_fill_defaults`
-    adds the defaults afterwards.
+    With ``defaults=False`` a field with a default stays absent from the row when the
+    input lacks it, so that the keys of a row are the keys of the text (the duplicate
+    check of :func:`decode` counts them); :func:`fill_defaults` adds them afterwards.
     """
     fields = {}
     for name, field in _model_fields(ManifestRecord).items():
         schema = field["schema"]
         optional = schema["type"] == "default"
         fields[name] = core_schema.typed_dict_field(
-            schema["schema"] if optional else schema, required=not optional
+            schema["schema"] if optional and not defaults else schema, required=not optional
         )
     return core_schema.typed_dict_schema(fields, extra_behavior="forbid")
 
@@ -77,7 +84,7 @@ _DEFAULTED = {
 }
 
 
-def _fill_defaults(rows: dict[str, Row]) -> None:
+def fill_defaults(rows: dict[str, Row]) -> None:
     """Give rows that lack optional fields their defaults, as the model would."""
     for row in rows.values():
         if len(row) != _ROW_FIELDS:
@@ -96,7 +103,7 @@ _DOCUMENT = SchemaValidator(
         {
             "metadata": core_schema.typed_dict_field(ManifestMetadata.__pydantic_core_schema__),
             "records": core_schema.typed_dict_field(
-                core_schema.dict_schema(core_schema.str_schema(), _row_schema())
+                core_schema.dict_schema(core_schema.str_schema(), _row_schema(defaults=False))
             ),
         },
         extra_behavior="forbid",
@@ -119,18 +126,24 @@ class Document:
     records: dict[str, Row]
 
 
+# Metadata integers that commits raise; each is bounded by MAX_REVISION.
+_COUNTERS = ("revision", "log_epoch", "log_clock", "log_start")
+
+
 def encode(metadata: ManifestMetadata, records: dict[str, Row]) -> bytes:
     """Serialize a manifest to compact JSON bytes.
 
-    :raises RevisionLimitError: ``metadata.revision`` is above :data:`MAX_REVISION`, so
-        the document could not be read back.
+    :raises RevisionLimitError: ``metadata.revision`` (or a log counter) is above
+        :data:`MAX_REVISION`, so the document could not be read back.
     """
-    if metadata.revision > MAX_REVISION:
-        raise RevisionLimitError(
-            f"cannot commit revision {metadata.revision}: metadata.revision may be at most "
-            f"{MAX_REVISION} (2**63 - 1), which only a revision set by hand in the stored "
-            "manifest can reach; lower it there, then save again. Nothing was written"
-        )
+    for name in _COUNTERS:
+        value = getattr(metadata, name)
+        if value > MAX_REVISION:
+            raise RevisionLimitError(
+                f"cannot commit metadata.{name} = {value}: it may be at most {MAX_REVISION} "
+                "(2**63 - 1), which only a value set by hand in the stored manifest can "
+                "reach; lower it there, then save again. Nothing was written"
+            )
     return orjson.dumps(
         {"metadata": metadata.model_dump(mode="json"), "records": records},
         option=_DUMP_OPTIONS,
@@ -140,7 +153,6 @@ def encode(metadata: ManifestMetadata, records: dict[str, Row]) -> bytes:
 def validate_rows(data: bytes) -> dict[str, Row]:
     """Validate a JSON object of records (checksum -> record) into rows (for tests)."""
     rows: dict[str, Row] = _ROWS.validate_json(data)
-    _fill_defaults(rows)
     return rows
 
 
@@ -332,5 +344,5 @@ def decode(data: bytes, location: str) -> Document:
     keys = len(_TOP_FIELDS) + len(metadata.model_fields_set) + len(records) + in_rows
     _check_no_duplicate_keys(data, keys, location)
     if in_rows != _ROW_FIELDS * len(records):
-        _fill_defaults(records)
+        fill_defaults(records)
     return Document(metadata, records)
