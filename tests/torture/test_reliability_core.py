@@ -22,16 +22,23 @@ import pytest
 
 from conftest import checksum, record
 from etl_manifests import (
+    MAX_REVISION,
     BackendConfigurationError,
     ConflictError,
     CorruptManifestError,
     ETLConfig,
+    InvalidNameError,
+    InvalidRecordError,
     ManifestManager,
+    PermissionDeniedError,
+    RevisionLimitError,
+    StorageError,
+    UnknownFieldError,
     open_backend,
 )
 from etl_manifests.backends import local
 from etl_manifests.backends.local import LocalBackend
-from torture._support import Target
+from torture._support import KEY, Target
 
 pytestmark = pytest.mark.torture
 
@@ -306,3 +313,212 @@ def test_records_missing_optional_fields_get_defaults(tmp_path: Path) -> None:
     loaded = target.manifest().get(checksum(1))
     assert loaded is not None
     assert (loaded.etag, loaded.is_verified, loaded.content_length_bytes) == (None, False, None)
+
+
+# --- typed errors from bad input -------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:30-01:00", "0001-01-01T00:30+01:00"])
+def test_updated_at_beyond_the_datetime_range_in_utc_is_an_invalid_record(
+    tmp_path: Path, when: str
+) -> None:
+    manifest = Target("local", str(tmp_path)).manifest()
+    with pytest.raises(InvalidRecordError, match="updated_at"):
+        manifest.add_record(record(1, updated_at=when))
+    assert len(manifest) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("field", ["revision", "log_epoch", "log_clock", "log_start"])
+def test_metadata_counter_beyond_64_bits_is_corrupt(tmp_path: Path, field: str) -> None:
+    target, text = _stored(tmp_path, 1)
+    doc = json.loads(text)
+    doc["metadata"][field] = 2**64
+    bad = json.dumps(doc).encode()
+    target.raw_write(bad)
+    with pytest.raises(CorruptManifestError, match=field):
+        target.manifest()
+    assert target.raw_read() == bad
+
+
+def test_revision_at_its_limit_refuses_the_next_checkpoint(tmp_path: Path) -> None:
+    target, text = _stored(tmp_path, 1)
+    doc = json.loads(text)
+    doc["metadata"]["revision"] = MAX_REVISION
+    at_limit = json.dumps(doc).encode()
+    target.raw_write(at_limit)
+    manifest = target.manifest()  # loads: the limit itself is a valid revision
+    manifest.add_record(record(2))
+    with pytest.raises(RevisionLimitError, match="revision"):
+        manifest.compact()
+    assert target.raw_read() == at_limit
+    assert checksum(2) in manifest
+
+
+@pytest.mark.parametrize("value", ["abc", -1, "nan", "inf", True, None, [5]])
+def test_bad_lock_timeout_is_a_configuration_error(tmp_path: Path, value: object) -> None:
+    with pytest.raises(BackendConfigurationError, match="lock_timeout"):
+        open_backend(str(tmp_path), {"lock_timeout": value})
+
+
+@pytest.mark.parametrize("value", [0, 2.5, "7"])
+def test_good_lock_timeout_is_taken(tmp_path: Path, value: object) -> None:
+    backend = open_backend(str(tmp_path), {"lock_timeout": value})
+    assert isinstance(backend, LocalBackend)
+    assert backend.lock_timeout == float(value)  # type: ignore[arg-type]
+
+
+# An endpoint nobody listens on: these options must fail before any request is answered.
+_NOWHERE = {"endpoint_url": "http://127.0.0.1:9", "etl_manifests_retries": 1}
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"not_an_option": 1}, "not_an_option"),
+        ({"client_kwargs": {"region": "eu-west-1"}}, "region"),
+        ({"config_kwargs": {"bogus": 1}}, "bogus"),
+        ({"key": 12345, "secret": "hunter2"}, "key"),
+        ({"client_kwargs": "eu-west-1"}, "client_kwargs"),
+    ],
+)
+def test_s3_options_refused_by_s3fs_are_a_configuration_error(
+    options: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(BackendConfigurationError, match=named) as info:
+        open_backend("s3://bucket/prefix", {**_NOWHERE, **options}).read("m.json")
+    assert "hunter2" not in str(info.value)
+    config = ETLConfig(manifests_dir="s3://bucket/prefix", storage_options={**_NOWHERE, **options})
+    with pytest.raises(BackendConfigurationError):
+        ManifestManager.from_config(config).get("extractor")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        {"type": "service_account", "private_key": "-----BEGIN hunter2"},
+        {"type": "authorized_user", "client_secret": "hunter2"},
+        {"client_email": "x@example.invalid"},
+    ],
+)
+def test_malformed_gcs_credentials_dict_is_a_configuration_error(token: dict[str, str]) -> None:
+    with pytest.raises(BackendConfigurationError, match="token") as info:
+        open_backend("gs://bucket/prefix", {**_NOWHERE, "token": token})
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("version", [1, 1.0, None, b"1.0.0"])
+def test_non_string_etl_version_is_an_invalid_name(tmp_path: Path, version: object) -> None:
+    with pytest.raises(InvalidNameError, match="etl_version"):
+        ManifestManager(tmp_path, version)  # type: ignore[arg-type]
+    assert ManifestManager.instance() is None
+
+
+def test_storage_options_that_are_no_mapping_are_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(BackendConfigurationError, match="storage_options"):
+        ManifestManager(tmp_path, "1.0.0", storage_options='{"key": "x"}')  # type: ignore[arg-type]
+
+
+# --- messages that name the right culprit -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "name", "says"),
+    [
+        ("metadata", "shards", "newer release"),
+        ("record", "content_sha1", "newer release"),
+        ("record", "filenmae", "misspelling of 'filename'"),
+        ("document", "Notes (by hand)", "not names etl-manifests writes"),
+    ],
+)
+def test_unknown_field_is_named_with_its_likely_origin(
+    tmp_path: Path, where: str, name: str, says: str
+) -> None:
+    target, text = _stored(tmp_path, 1)
+    doc = json.loads(text)
+    {"metadata": doc["metadata"], "record": doc["records"][checksum(1)], "document": doc}[where][
+        name
+    ] = 1
+    bad = json.dumps(doc).encode()
+    target.raw_write(bad)
+    with pytest.raises(UnknownFieldError) as info:
+        target.manifest()
+    message = str(info.value)
+    assert name in message
+    assert says in message
+    assert "move it aside" not in message
+    assert info.value.newer_release == (says == "newer release")
+    assert isinstance(info.value, CorruptManifestError)
+    assert target.raw_read() == bad
+
+
+def _committed(tmp_path: Path) -> tuple[Target, Path]:
+    """A manifest whose snapshot exists, so that the next checkpoint replaces it (locked)."""
+    target, _ = _stored(tmp_path, 1)
+    return target, Path(target.root, f".{KEY}.lock")
+
+
+def _replace_attempt(target: Target) -> StorageError:
+    manifest = target.manifest()
+    manifest.add_record(record(2))
+    with pytest.raises(StorageError) as info:
+        manifest.compact()
+    return info.value
+
+
+def test_lock_file_that_is_a_symlink_is_named(tmp_path: Path) -> None:
+    target, lock = _committed(tmp_path)
+    lock.unlink(missing_ok=True)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    lock.symlink_to(victim)
+    before = target.raw_read()
+    error = _replace_attempt(target)
+    assert str(lock) in str(error)
+    assert "symbolic link" in str(error)
+    assert victim.read_bytes() == b"precious"
+    assert target.raw_read() == before
+
+
+def test_lock_file_that_is_a_folder_is_named(tmp_path: Path) -> None:
+    target, lock = _committed(tmp_path)
+    lock.unlink(missing_ok=True)
+    lock.mkdir()
+    before = target.raw_read()
+    error = _replace_attempt(target)
+    assert str(lock) in str(error)
+    assert target.raw_read() == before
+
+
+@contextlib.contextmanager
+def _unwritable(path: Path) -> Iterator[None]:
+    """``path`` cannot be opened for writing by this process, even as root."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    # Root ignores permission bits; the immutable attribute binds it too (EPERM).
+    if shutil.which("chattr") is None:
+        pytest.skip("as root, an unwritable file needs chattr, which is not installed")
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"this filesystem has no immutable attribute: {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_lock_file_without_write_permission_is_named(tmp_path: Path) -> None:
+    target, lock = _committed(tmp_path)
+    lock.touch()
+    before = target.raw_read()
+    with _unwritable(lock):
+        error = _replace_attempt(target)
+    assert isinstance(error, PermissionDeniedError)
+    assert str(lock) in str(error)
+    assert "permissions" in str(error)
+    assert target.raw_read() == before
