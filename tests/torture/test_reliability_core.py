@@ -13,6 +13,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import tomllib
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,7 +40,7 @@ from etl_manifests import (
 )
 from etl_manifests.backends import local
 from etl_manifests.backends.local import LocalBackend
-from torture._support import KEY, Target
+from torture._support import KEY, TESTS_DIR, Target
 
 pytestmark = pytest.mark.torture
 
@@ -522,3 +524,121 @@ def test_lock_file_without_write_permission_is_named(tmp_path: Path) -> None:
     assert str(lock) in str(error)
     assert "permissions" in str(error)
     assert target.raw_read() == before
+
+
+# --- a whole configuration object reaches the manager ------------------------------------
+
+
+def test_from_config_keeps_options_set_in_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_MANIFESTS_STORAGE_OPTIONS", '{"lock_timeout": 99}')
+    config = ETLConfig(manifests_dir=str(tmp_path), version="2.0.0")
+    config.storage_options = {"lock_timeout": 7}  # set in code, after reading the environment
+    manager = ManifestManager.from_config(config)
+    assert (manager.root_dir, manager.etl_version) == (str(tmp_path), "2.0.0")
+    assert manager.storage_options == {"lock_timeout": 7}
+    assert manager.backend.lock_timeout == 7  # type: ignore[attr-defined]
+    assert manager.checkpoint == config.checkpoint
+    assert ManifestManager.from_config(config) is manager
+    # The seed's form keeps working as before, and still reads the environment.
+    ManifestManager.reset()
+    seed = ManifestManager(root_dir=config.get_manifests_dir(), etl_version=config.version)
+    assert seed.storage_options == {"lock_timeout": 99}
+
+
+@pytest.mark.s3
+def test_from_config_reaches_s3_with_options_set_in_code(
+    s3_server: Any, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ETL_MANIFESTS_STORAGE_OPTIONS", raising=False)
+    config = ETLConfig(manifests_dir=f"s3://{s3_bucket}/cfg", storage_options={})
+    config.storage_options.update(s3_server.storage_options)  # e.g. endpoint and keys from code
+    ManifestManager.from_config(config).extractor.add_record(record(1))
+    stored = open_backend(config.get_manifests_dir(), s3_server.storage_options).list("")
+    assert stored
+
+
+def test_readme_quick_start_runs(tmp_path: Path) -> None:
+    readme = (TESTS_DIR.parent / "README.md").read_text()
+    start = readme.index("## Quick start")
+    code = readme[readme.index("```python\n", start) + 10 : readme.index("```\n", start)]
+    assert "ManifestManager.from_config(config)" in code
+    env = {**os.environ, "ETL_MANIFESTS_MANIFESTS_DIR": str(tmp_path / "m")}
+    done = subprocess.run(
+        [sys.executable, "-c", "records_of_this_run = []\n" + code],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert open_backend(str(tmp_path / "m")).list("")
+
+
+# --- an install without the cloud extras ------------------------------------------------
+
+_WITHOUT_EXTRAS_SCRIPT = """
+import importlib.util, json, sys, tempfile
+from etl_manifests import ManifestManager, MissingDependencyError, open_backend
+
+out = {"absent": [m for m in ("s3fs", "gcsfs", "aiohttp", "botocore", "aiobotocore")
+                  if importlib.util.find_spec(m) is None]}
+for root in ("s3://bucket/prefix", "gs://bucket/prefix"):
+    try:
+        open_backend(root)
+        out[root] = "opened"
+    except MissingDependencyError as exc:
+        out[root] = {"message": str(exc), "command": exc.install_command,
+                     "import_error": isinstance(exc, ImportError)}
+    except Exception as exc:
+        out[root] = f"{type(exc).__name__}: {exc}"
+manager = ManifestManager(tempfile.mkdtemp(), "1.0.0")
+manager.extractor.add_record({"checksum": "a" * 64, "filename": "a.gz", "filepath": "/a.gz"})
+out["local"] = len(manager.extractor)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_cloud_roots_without_the_extras_name_the_pip_command(tmp_path: Path) -> None:
+    """A fresh venv with the library and only its core dependencies (no extras)."""
+    pyproject = tomllib.loads((TESTS_DIR.parent / "pyproject.toml").read_text())
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q"]
+        + pyproject["project"]["dependencies"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert installed.returncode == 0, installed.stderr
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # The library itself from this source tree, as an editable install would put it.
+    Path(site, "etl_manifests_src.pth").write_text(str(TESTS_DIR.parent / "src") + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    ran = subprocess.run(
+        [str(python), "-c", _WITHOUT_EXTRAS_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stderr
+    out = json.loads(ran.stdout)
+    assert {"s3fs", "gcsfs", "aiohttp", "botocore"} <= set(out["absent"])
+    for root, extra in (("s3://bucket/prefix", "s3"), ("gs://bucket/prefix", "gcs")):
+        assert isinstance(out[root], dict), out[root]
+        assert out[root]["command"] == f"pip install 'etl-manifests[{extra}]'"
+        assert out[root]["command"] in out[root]["message"]
+        assert out[root]["import_error"]
+    assert out["local"] == 1
