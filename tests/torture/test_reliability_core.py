@@ -9,12 +9,14 @@ culprit.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tomllib
+import tracemalloc
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +42,7 @@ from etl_manifests import (
 )
 from etl_manifests.backends import local
 from etl_manifests.backends.local import LocalBackend
+from etl_manifests.document import decode
 from torture._support import KEY, TESTS_DIR, Target
 
 pytestmark = pytest.mark.torture
@@ -642,3 +645,40 @@ def test_cloud_roots_without_the_extras_name_the_pip_command(tmp_path: Path) -> 
         assert out[root]["command"] in out[root]["message"]
         assert out[root]["import_error"]
     assert out["local"] == 1
+
+
+# --- the corrupt-file path stays within the load's memory target -------------------------
+
+#: benchmarks/bench.py's target for the memory a load may take, as a multiple of the file.
+LOAD_MEMORY_TARGET = 3.0
+
+
+def _peak_of_failing_load(data: bytes) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        with pytest.raises(CorruptManifestError):
+            decode(data, "extractor_v1.0.0.json")
+        return tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+def test_corrupt_manifest_is_refused_within_the_loads_memory_target() -> None:
+    rows = {
+        checksum(n): {**record(n), "etl_version": "1.0.0", "updated_at": "2026-01-01T00:00:00Z"}
+        for n in range(1, 20_001)
+    }
+    meta = {"process": "extractor", "etl_version": "1.0.0", "format_version": 2}
+    good = json.dumps({"metadata": meta, "records": rows}, separators=(",", ":")).encode()
+    corrupt = {
+        "truncated": good[: len(good) * 9 // 10],
+        "last record invalid": good[:-100] + good[-100:].replace(b'_bytes":', b'_bytes":-', 1),
+        "newer format at the end": good[:-1].replace(b'"format_version":2', b'"fv":2')
+        + b',"x":{"format_version":9}}',
+    }
+    for case, data in corrupt.items():
+        peak = _peak_of_failing_load(data)
+        assert peak <= LOAD_MEMORY_TARGET * len(data), f"{case}: {peak / len(data):.1f}x"
