@@ -11,6 +11,7 @@ Quick start::
 
 from __future__ import annotations
 
+from ._forksafe import register_after_fork
 from .commitlog import CommitInfo
 from .config import ETLConfig
 from .errors import (
@@ -85,4 +86,5 @@ __all__ = [
     "__version__",
     "hookimpl",
     "open_backend",
+    "register_after_fork",
 ]
