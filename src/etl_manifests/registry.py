@@ -21,7 +21,10 @@ from typing import Any, cast
 import pluggy
 
 from . import hookspecs
+from ._forksafe import register_after_fork, renewed
+from ._redact import describe, redact_url, secret_values
 from .errors import (
+    BackendConfigurationError,
     BackendRegistrationError,
     ManifestError,
     MissingDependencyError,
@@ -85,6 +88,10 @@ class BackendRegistry:
         self._resolved: dict[str, _Entry] = {}
         self._loaded: dict[str, BackendFactory] = {}
         self._lock = threading.Lock()
+        register_after_fork(self, BackendRegistry._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = renewed(self._lock)
 
     def register(
         self,
@@ -158,9 +165,27 @@ class BackendRegistry:
         return loaded
 
     def open(self, root: str, storage_options: Mapping[str, Any] | None = None) -> StorageBackend:
-        """Open the backend for ``root`` (a path or URL) with ``storage_options``."""
+        """Open the backend for ``root`` (a path or URL) with ``storage_options``.
+
+        Errors from this library pass through. Anything else the backend's factory raises
+        (a plugin's, or a library's underneath) becomes a
+        :class:`~etl_manifests.errors.BackendConfigurationError` whose message keeps the
+        original's type and scrubbed text, without credentials and without chaining it.
+        """
         scheme, root = split_scheme(root)
-        return self.factory(scheme)(root, dict(storage_options or {}))
+        factory = self.factory(scheme)
+        options = dict(storage_options or {})
+        try:
+            return factory(root, options)
+        except ManifestError:
+            raise
+        except Exception as exc:
+            failure = describe(exc, secret_values(storage_options))
+        # Raised outside the handler so that the original is not even the context.
+        raise BackendConfigurationError(
+            f"cannot open the {scheme}:// backend for {redact_url(root)}: {failure}; "
+            "check the root URL and the storage options"
+        )
 
 
 def _import_factory(scheme: str, entry: _Entry) -> BackendFactory:
@@ -187,6 +212,16 @@ _lock = threading.Lock()
 _plugin_manager: pluggy.PluginManager | None = None
 _registry: BackendRegistry | None = None
 _plugin_errors: list[str] = []
+
+
+def _renew_lock() -> None:
+    global _lock
+    _lock = renewed(_lock)
+
+
+if hasattr(os, "register_at_fork"):
+    # A thread that did not survive a fork may have been loading the plugins.
+    os.register_at_fork(after_in_child=_renew_lock)
 
 
 def plugin_errors() -> list[str]:
