@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["describe", "redact", "redact_url", "secret_values"]
+__all__ = ["describe", "redact", "redact_url", "secret_values", "strip_userinfo"]
 
 MASK = "***"
 #: Longest description kept from a third-party error (its start says what happened).
@@ -37,6 +37,8 @@ _SECRET_NAME = re.compile(
 _NOT_SECRETS = frozenset({"anon", "browser", "cache", "cloud", "google_default", "token"})
 # Shorter values would be scrubbed out of ordinary words; no real credential is that short.
 _MIN_SECRET = 6
+# The password of a "user:password@host" anywhere in a string (with or without a scheme).
+_URL_PASSWORD = re.compile(r"(?:^|//|\s)(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?[^/@\s:]*:([^@\s]+)@")
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # scheme://user:password@host -> scheme://***@host
@@ -92,6 +94,8 @@ def _collect(value: Any, secret: bool, found: set[str]) -> None:
             found.add(value)
             # A PEM block may be quoted line by line (or with its newlines escaped).
             found.update(line for line in value.splitlines() if len(line) >= 16)
+        # Any option may be a URL with a password in it (an endpoint, a proxy).
+        found.update(_URL_PASSWORD.findall(value))
     elif isinstance(value, bytes | bytearray):
         if secret:
             found.add(bytes(value).decode("utf-8", "replace"))
@@ -119,9 +123,31 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """``(scheme, userinfo or None, rest)`` of ``scheme://[userinfo@]rest``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "", None, url
+    netloc = rest.split("/", 1)[0]
+    # Credentials are often pasted unencoded (AWS secret keys contain "/"), so when the
+    # first segment holds a ":" (never part of a bucket name) and an "@" follows, the user
+    # information runs to that "@", not only to the first "/".
+    if "@" in netloc or (":" in netloc and "@" in rest):
+        userinfo, _, rest = rest.partition("@")
+        return scheme, userinfo, rest
+    return scheme, None, rest
+
+
+def strip_userinfo(url: str) -> str:
+    """``scheme://user:password@rest`` -> ``scheme://rest``; other text is returned as is."""
+    scheme, userinfo, rest = _split_userinfo(url)
+    return url if userinfo is None else f"{scheme}://{rest}"
+
+
 def redact_url(url: str) -> str:
-    """``url`` without user information or credential-like query parameters."""
-    return redact(url)
+    """``url`` with its user information masked and credential-like parameters scrubbed."""
+    scheme, userinfo, rest = _split_userinfo(url)
+    return redact(url if userinfo is None else f"{scheme}://{MASK}@{rest}")
 
 
 def describe(exc: BaseException, secrets: Iterable[str] = ()) -> str:

@@ -12,12 +12,12 @@ locks and connections are renewed in the child (see :mod:`etl_manifests._forksaf
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ._forksafe import register_after_fork, renewed
+from ._redact import redact_url
 from .config import ETLConfig
 from .errors import ManagerConfigurationError
 from .model import Manifest, manifest_key
@@ -29,8 +29,6 @@ from .storage import StorageBackend
 
 __all__ = ["ManifestManager"]
 
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
-
 
 def _normalise_root(root_dir: str | os.PathLike[str]) -> str:
     root = os.fspath(root_dir)
@@ -40,7 +38,7 @@ def _normalise_root(root_dir: str | os.PathLike[str]) -> str:
 
 
 def _redact(root: str) -> str:
-    return _USERINFO.sub(r"\1***@", root)
+    return redact_url(root)
 
 
 class ManifestManager:

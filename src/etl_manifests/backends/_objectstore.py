@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 
 from fsspec.asyn import sync
 
+from .._redact import strip_userinfo
 from ..errors import BackendConfigurationError, TransientStorageError
 from ..retry import RetryPolicy
 
@@ -56,12 +57,11 @@ def split_root(root: str, default_scheme: str) -> tuple[str, str, str]:
 
     :raises BackendConfigurationError: the URL names no bucket.
     """
-    scheme, sep, rest = root.partition("://")
+    scheme, sep, rest = strip_userinfo(root).partition("://")
     if not sep:
         scheme, rest = default_scheme, root
     rest = rest.split("?", 1)[0]
-    netloc, _, prefix = rest.partition("/")
-    bucket = netloc.rpartition("@")[2]
+    bucket, _, prefix = rest.partition("/")
     if not bucket:
         raise BackendConfigurationError(
             f"{scheme}://{rest} names no bucket; use {scheme}://bucket/prefix"

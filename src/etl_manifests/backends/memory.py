@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._forksafe import renewed
+from .._redact import strip_userinfo
 from ..errors import AlreadyExistsError, ConflictError, NotFoundError
 from ..hookspecs import RegisterBackend, hookimpl
 from ..storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
@@ -42,7 +43,8 @@ class MemoryBackend(StorageBackend):
     """Objects in a process-wide dict, guarded by one lock."""
 
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
-        self.root = root.rstrip("/")
+        # User information means nothing here; dropped, it cannot reach a message.
+        self.root = strip_userinfo(root).rstrip("/")
 
     def _full(self, key: str) -> str:
         return f"{self.root}/{key}"

@@ -180,8 +180,9 @@ class S3Backend(StorageBackend):
         options = dict(storage_options or {})
         commit = str(options.pop(COMMIT_OPTION, "copy")).lower()
         if commit not in ("copy", "put"):
+            # The value is not quoted: a misplaced credential must not reach a message.
             raise BackendConfigurationError(
-                f"{COMMIT_OPTION} must be 'copy' or 'put', not {commit!r}"
+                f"the {COMMIT_OPTION} storage option must be 'copy' or 'put'"
             )
         self.commit = commit
         self.retry = pop_retry_policy(options)
@@ -291,7 +292,13 @@ class S3Backend(StorageBackend):
                     f"({describe(exc, self._secrets)}); pass key/secret or profile in the "
                     "storage options, or configure the AWS environment"
                 )
-            except (botocore.exceptions.BotoCoreError, TypeError, ValueError) as exc:
+            except (
+                botocore.exceptions.BotoCoreError,
+                TypeError,
+                ValueError,
+                AttributeError,
+                KeyError,
+            ) as exc:
                 failure = BackendConfigurationError(
                     f"the S3 client for {self.root} cannot send {method} "
                     f"({describe(exc, self._secrets)}); check the storage options"
