@@ -28,7 +28,6 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from .errors import BackendConfigurationError, ConfigurationError
-
 from .policy import CheckpointPolicy
 
 __all__ = ["ETLConfig"]
@@ -41,6 +40,7 @@ _EXPECTED = {
     "storage_options": 'a JSON object such as {"endpoint_url": "https://...", "key": "..."}',
     "version": "a version string such as 1.0.0",
     "manifests_dir": "a path or a URL such as s3://bucket/prefix",
+    "checkpoint": 'a JSON object of CheckpointPolicy fields such as {"every": 100}',
 }
 
 
