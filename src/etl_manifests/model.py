@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ._forksafe import renewed
 from .commitlog import CommitInfo, CommitLog
 from .document import format_validation_error
 from .errors import CorruptManifestError, InvalidNameError, InvalidRecordError
@@ -455,9 +456,18 @@ class Manifest:
             self._checkpointing.release()
 
     def _after_fork(self) -> None:
-        # Locks held by threads that do not exist in the child would never be released.
-        self._lock = threading.RLock()
-        self._checkpointing = threading.Lock()
+        # Locks held by threads that do not exist in the child would never be released;
+        # one the forking thread itself holds (fork() inside batch()) is kept.
+        lock = renewed(self._lock)
+        if lock is not self._lock and self._batch_depth:
+            # A lost thread's batch never ends here, and its changes are its own (its
+            # process commits them): without this, every later add in the child would
+            # join that batch and never commit.
+            self._log.state.restore_pending(self._batch_saved)
+            self._batch_depth = 0
+            self._batch_saved = {}
+        self._lock = lock
+        self._checkpointing = renewed(self._checkpointing)
         self._log.after_fork()
 
 
