@@ -278,16 +278,25 @@ def _lock_files_open() -> list[str]:
     return found
 
 
-def _child(manifest: Manifest, write: int) -> None:
-    """In the forked child: add record(2), load, report; never return into pytest."""
-    code = 1
-    try:
+def _add_in_child(manifest: Manifest) -> Callable[[], dict[str, Any]]:
+    """What the child does: add record(2), load, report what it saw."""
+
+    def run() -> dict[str, Any]:
         report: dict[str, Any] = {"lock_files": _lock_files_open()}
         report["before"] = sorted(r.checksum for r in manifest)
         manifest.add_record(record(2))
         manifest.load()
         report["after"] = sorted(r.checksum for r in manifest)
-        os.write(write, json.dumps(report).encode())
+        return report
+
+    return run
+
+
+def _child(run: Callable[[], dict[str, Any]], write: int) -> None:
+    """In the forked child: ``run()`` and report; never return into pytest."""
+    code = 1
+    try:
+        os.write(write, json.dumps(run()).encode())
         code = 0
     except BaseException as exc:
         os.write(write, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
@@ -308,13 +317,13 @@ def _wait(pid: int) -> bool:
     return False
 
 
-def _fork_and_check(manifest: Manifest, hold: Hold) -> dict[str, Any]:
+def _fork_and_check(run: Callable[[], dict[str, Any]], hold: Hold) -> dict[str, Any]:
     assert hold.entered.wait(CHILD_TIMEOUT)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child leaves through os._exit
         os.close(read)
-        _child(manifest, write)
+        _child(run, write)
     os.close(write)
     try:
         if hold.release_before_child:
@@ -337,7 +346,7 @@ def _fork_and_check(manifest: Manifest, hold: Hold) -> dict[str, Any]:
 def test_fork_while_another_thread_commits(root: Root) -> None:
     manifest, start = _open_pausing(root)
     hold = start()
-    report = _fork_and_check(manifest, hold)
+    report = _fork_and_check(_add_in_child(manifest), hold)
     assert checksum(2) in report["after"]
     # The file lock the other thread held is not kept open in the child: were the parent
     # to die holding it, the child's copy would keep every writer out.
@@ -356,7 +365,7 @@ def test_fork_while_another_thread_is_in_a_batch(root: Root) -> None:
     manifest = manager.extractor
     manifest.add_record(record(0))
     hold = _in_batch(manifest)
-    report = _fork_and_check(manifest, hold)
+    report = _fork_and_check(_add_in_child(manifest), hold)
     # The child neither hangs nor commits the other thread's unfinished batch: that
     # batch belongs to the parent, which may still roll it back.
     assert checksum(1) not in report["before"]
@@ -366,3 +375,27 @@ def test_fork_while_another_thread_is_in_a_batch(root: Root) -> None:
     manifest.load()
     expected = {0, 1} if root.kind == "memory" else {0, 1, 2}
     assert {r.checksum for r in manifest} == {checksum(n) for n in expected}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("root", ["local"], indirect=True)
+def test_fork_while_another_thread_constructs_a_manager(root: Root) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def constructing() -> None:
+        # What a thread opening a slow backend inside ManifestManager(...) holds.
+        with ManifestManager._instance_lock:
+            entered.set()
+            assert release.wait(CHILD_TIMEOUT)
+
+    thread = threading.Thread(target=constructing, daemon=True)
+    thread.start()
+
+    def run() -> dict[str, Any]:
+        manager = root.manager()
+        manager.extractor.add_record(record(2))
+        return {"records": len(manager.extractor)}
+
+    report = _fork_and_check(run, Hold(thread, entered, release, release_before_child=False))
+    assert report["records"] == 1
+    thread.join(CHILD_TIMEOUT)
