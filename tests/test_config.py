@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from etl_manifests import CheckpointPolicy, ETLConfig, ManifestManager
+from etl_manifests import (
+    BackendConfigurationError,
+    CheckpointPolicy,
+    ConfigurationError,
+    ETLConfig,
+    ManifestManager,
+)
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -53,3 +59,30 @@ def test_checkpoint_policy_defaults() -> None:
     assert policy.due(999, 10_000) is False
     assert policy.due(1000, 10_000) is True
     assert policy.due(1000, 1_000_000) is False  # 1% of a million: 10,000
+
+
+def test_storage_options_that_are_not_json_name_the_variable_not_the_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ETL_MANIFESTS_STORAGE_OPTIONS", '{"secret": "hunter2"')
+    with pytest.raises(BackendConfigurationError, match="not valid JSON") as info:
+        ETLConfig()
+    assert "ETL_MANIFESTS_STORAGE_OPTIONS" in str(info.value)
+    assert "hunter2" not in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("value", ['"secret=hunter2"', '["hunter2"]'])
+def test_storage_options_that_are_not_an_object_are_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("ETL_MANIFESTS_STORAGE_OPTIONS", value)
+    with pytest.raises(BackendConfigurationError, match="JSON object") as info:
+        ETLConfig()
+    assert "hunter2" not in str(info.value)
+    assert info.value.__context__ is None  # pydantic's error (echoing the input) is not kept
+
+
+def test_a_bad_setting_in_code_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="ETL_MANIFESTS_VERSION"):
+        ETLConfig(version=1)  # type: ignore[arg-type]

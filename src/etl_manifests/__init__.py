@@ -11,12 +11,14 @@ Quick start::
 
 from __future__ import annotations
 
+from ._forksafe import register_after_fork
 from .commitlog import CommitInfo
 from .config import ETLConfig
 from .errors import (
     AlreadyExistsError,
     BackendConfigurationError,
     BackendRegistrationError,
+    ConfigurationError,
     ConflictError,
     CorruptManifestError,
     InvalidNameError,
@@ -58,6 +60,7 @@ __all__ = [
     "Blob",
     "CheckpointPolicy",
     "CommitInfo",
+    "ConfigurationError",
     "ConflictError",
     "CorruptManifestError",
     "ETLConfig",
@@ -88,4 +91,5 @@ __all__ = [
     "__version__",
     "hookimpl",
     "open_backend",
+    "register_after_fork",
 ]

@@ -7,7 +7,9 @@ keeps working: a missing object is a :class:`FileNotFoundError`, a bad record a
 :class:`KeyError`), a missing optional dependency an :class:`ImportError`.
 
 Every message says what went wrong *and* what to do next. None of them ever contains a
-credential: storage options are never formatted into a message.
+credential: storage options are never formatted into a message, and an error raised by a
+library underneath (s3fs, gcsfs, botocore, google-auth, requests, pydantic) is neither
+chained nor quoted unfiltered; its type and a scrubbed summary of its text are.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = [
     "AlreadyExistsError",
     "BackendConfigurationError",
     "BackendRegistrationError",
+    "ConfigurationError",
     "ConflictError",
     "CorruptManifestError",
     "InvalidNameError",
@@ -96,7 +99,15 @@ class BackendRegistrationError(ManifestError, ValueError):
     """Two plugins claimed the same URL scheme, or a registration was malformed."""
 
 
-class BackendConfigurationError(ManifestError, ValueError):
+class ConfigurationError(ManifestError, ValueError):
+    """A setting (environment variable, ``.env`` entry or ``ETLConfig`` argument) is invalid.
+
+    The message names the setting and what is wrong with it, never its value: settings
+    may hold credentials.
+    """
+
+
+class BackendConfigurationError(ConfigurationError):
     """A root URL or storage options that the backend cannot use."""
 
 

@@ -3,6 +3,10 @@
 ``manager.extractor`` returns the extractor's :class:`Manifest`, created or loaded from
 ``{root_dir}/extractor_v{etl_version}.json`` on first access and the same object after
 that. The storage backend is chosen from ``root_dir``'s URL scheme.
+
+In a child made by ``os.fork()`` the manager, its manifests and its backend stay usable:
+``ManifestManager(...)`` with the same arguments returns the inherited manager, whose
+locks and connections are renewed in the child (see :mod:`etl_manifests._forksafe`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from ._forksafe import register_after_fork, renewed
 from .config import ETLConfig
 from .errors import BackendConfigurationError, InvalidNameError, ManagerConfigurationError
 from .model import Manifest, manifest_key
@@ -124,8 +129,13 @@ class ManifestManager:
             self._backend = open_backend(root, options)
             self._manifests = {}
             self._lock = threading.Lock()
+            register_after_fork(self, ManifestManager._after_fork)
             cls._instance = self
             return self
+
+    def _after_fork(self) -> None:
+        # A thread that did not survive the fork may have been creating a manifest.
+        self._lock = renewed(self._lock)
 
     @classmethod
     def from_config(
@@ -223,6 +233,14 @@ class ManifestManager:
     def __repr__(self) -> str:
         root = _redact(self.root_dir)
         return f"ManifestManager(root_dir={root!r}, etl_version={self.etl_version!r})"
+
+
+def _renew_instance_lock(cls: type[ManifestManager]) -> None:
+    # A thread that did not survive the fork may have been constructing the manager.
+    cls._instance_lock = renewed(cls._instance_lock)
+
+
+register_after_fork(ManifestManager, _renew_instance_lock)
 
 
 def _restore(

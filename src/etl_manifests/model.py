@@ -10,10 +10,8 @@ batching, look-ups, locking and when to checkpoint.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ._forksafe import register_after_fork, renewed
 from .commitlog import CommitInfo, CommitLog
 from .document import format_validation_error
 from .errors import CorruptManifestError, InvalidNameError, InvalidRecordError
@@ -114,7 +113,7 @@ class Manifest:
             retry=self.retry,
             policy=self.checkpoint_policy,
         )
-        _live.add(self)
+        register_after_fork(self, Manifest._after_fork)
         if load:
             self.load()
 
@@ -455,9 +454,18 @@ class Manifest:
             self._checkpointing.release()
 
     def _after_fork(self) -> None:
-        # Locks held by threads that do not exist in the child would never be released.
-        self._lock = threading.RLock()
-        self._checkpointing = threading.Lock()
+        # Locks held by threads that do not exist in the child would never be released;
+        # one the forking thread itself holds (fork() inside batch()) is kept.
+        lock = renewed(self._lock)
+        if lock is not self._lock and self._batch_depth:
+            # A lost thread's batch never ends here, and its changes are its own (its
+            # process commits them): without this, every later add in the child would
+            # join that batch and never commit.
+            self._log.state.restore_pending(self._batch_saved)
+            self._batch_depth = 0
+            self._batch_saved = {}
+        self._lock = lock
+        self._checkpointing = renewed(self._checkpointing)
         self._log.after_fork()
 
 
@@ -467,18 +475,6 @@ def _checksum(value: str) -> str:
             f"{value!r} is not a checksum; give the SHA-256 hex digest (64 characters 0-9, a-f)"
         )
     return value.lower()
-
-
-_live: weakref.WeakSet[Manifest] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for manifest in list(_live):
-        manifest._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _RecordsView(Mapping[str, ManifestRecord]):

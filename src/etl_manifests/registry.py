@@ -21,6 +21,8 @@ from typing import Any, cast
 import pluggy
 
 from . import hookspecs
+from ._forksafe import register_after_fork, renewed
+from ._redact import describe, redact_url, secret_values
 from .errors import (
     BackendConfigurationError,
     BackendRegistrationError,
@@ -74,12 +76,11 @@ def split_scheme(root: str) -> tuple[str, str]:
 
 # Anything that starts like a URL ("s3:", "memory:"); it is never taken for a local path.
 _URL_SHAPED = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+):")
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*@")
 
 
 def redact_root(root: str) -> str:
-    """``root`` with any ``user:password@`` part replaced by ``***@`` (for messages)."""
-    return _USERINFO.sub(r"\1***@", root)
+    """``root`` without credentials (for messages); see :func:`._redact.redact_url`."""
+    return redact_url(root)
 
 
 def normalise_root(root: str | os.PathLike[str]) -> str:
@@ -156,6 +157,10 @@ class BackendRegistry:
         self._resolved: dict[str, _Entry] = {}
         self._loaded: dict[str, BackendFactory] = {}
         self._lock = threading.Lock()
+        register_after_fork(self, BackendRegistry._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = renewed(self._lock)
 
     def register(
         self,
@@ -232,9 +237,26 @@ class BackendRegistry:
         """Open the backend for ``root`` (a path or URL) with ``storage_options``.
 
         :raises BackendConfigurationError: see :func:`normalise_root`.
+
+        Errors from this library pass through. Anything else the backend's factory raises
+        (a plugin's, or a library's underneath) becomes a
+        :class:`~etl_manifests.errors.BackendConfigurationError` whose message keeps the
+        original's type and scrubbed text, without credentials and without chaining it.
         """
         scheme, root = split_scheme(normalise_root(root))
-        return self.factory(scheme)(root, dict(storage_options or {}))
+        factory = self.factory(scheme)
+        options = dict(storage_options or {})
+        try:
+            return factory(root, options)
+        except ManifestError:
+            raise
+        except Exception as exc:
+            failure = describe(exc, secret_values(storage_options))
+        # Raised outside the handler so that the original is not even the context.
+        raise BackendConfigurationError(
+            f"cannot open the {scheme}:// backend for {redact_url(root)}: {failure}; "
+            "check the root URL and the storage options"
+        )
 
 
 def _import_factory(scheme: str, entry: _Entry) -> BackendFactory:
@@ -267,6 +289,16 @@ _lock = threading.Lock()
 _plugin_manager: pluggy.PluginManager | None = None
 _registry: BackendRegistry | None = None
 _plugin_errors: list[str] = []
+
+
+def _renew_lock() -> None:
+    global _lock
+    _lock = renewed(_lock)
+
+
+if hasattr(os, "register_at_fork"):
+    # A thread that did not survive a fork may have been loading the plugins.
+    os.register_at_fork(after_in_child=_renew_lock)
 
 
 def plugin_errors() -> list[str]:

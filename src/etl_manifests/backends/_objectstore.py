@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 
 from fsspec.asyn import sync
 
+from .._redact import strip_userinfo
 from ..errors import BackendConfigurationError, TransientStorageError
 from ..retry import RetryPolicy
 
@@ -46,7 +47,7 @@ _T = TypeVar("_T")
 class Retryable(Exception):
     """Raised by one attempt that failed in a way worth retrying.
 
-    ``description`` is short and credential-free; chain the original error with ``from``.
+    ``description`` is short and credential-free (see :func:`etl_manifests._redact.describe`).
     """
 
     def __init__(self, description: str) -> None:
@@ -59,16 +60,16 @@ def split_root(root: str, default_scheme: str) -> tuple[str, str, str]:
 
     :raises BackendConfigurationError: the URL names no bucket.
     """
-    scheme, sep, rest = root.partition("://")
+    had_userinfo = strip_userinfo(root) != root
+    scheme, sep, rest = strip_userinfo(root).partition("://")
     if not sep:
         scheme, rest = default_scheme, root
     rest = rest.split("?", 1)[0]
-    netloc, _, prefix = rest.partition("/")
-    bucket = netloc.rpartition("@")[2]
+    bucket, _, prefix = rest.partition("/")
     if not bucket:
         # Never echo the user-info part: it may hold credentials.
         raise BackendConfigurationError(
-            f"the root {scheme}://{'***@' if '@' in netloc else ''}/{prefix} names no "
+            f"the root {scheme}://{'***@' if had_userinfo else ''}/{prefix} names no "
             f"bucket; use {scheme}://bucket/prefix"
         )
     return scheme.lower(), bucket, prefix.strip("/")
@@ -141,18 +142,21 @@ def pop_retry_policy(options: dict[str, Any]) -> RetryPolicy:
 def run(loop: Any, attempt: Callable[[], Awaitable[_T]], policy: RetryPolicy, what: str) -> _T:
     """Run ``attempt`` on ``loop`` until it succeeds, retrying on :class:`Retryable`.
 
-    :raises TransientStorageError: every attempt failed retryably; names ``what``.
+    :raises TransientStorageError: every attempt failed retryably; names ``what`` and the
+        last failure's description. The errors from underneath are not chained: they
+        may quote credentials (an endpoint's ``user:password@``, a signed URL).
     """
+    description = ""
     for number in range(1, policy.max_attempts + 1):
         try:
             return cast(_T, sync(loop, attempt))
         except Retryable as failure:
-            if number >= policy.max_attempts:
-                raise TransientStorageError(
-                    f"{what} kept failing ({failure.description}) after "
-                    f"{policy.max_attempts} attempts; the store is throttling or unreachable: "
-                    f"retry later, or raise the {RETRIES_OPTION} storage option"
-                ) from failure.__cause__
-            logger.debug("retrying %s after %s", what, failure.description)
+            description = failure.description
+        if number < policy.max_attempts:
+            logger.debug("retrying %s after %s", what, description)
             time.sleep(policy.delay(number))
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise TransientStorageError(
+        f"{what} kept failing ({description}) after {policy.max_attempts} attempts; the "
+        f"store is throttling or unreachable: retry later, or raise the {RETRIES_OPTION} "
+        "storage option"
+    )

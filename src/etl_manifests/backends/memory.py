@@ -2,17 +2,21 @@
 
 Stores are process-wide (like fsspec's memory filesystem): every backend opened on the
 same ``memory://`` root sees the same objects, so two managers can race for one manifest
-in a test. Nothing survives the process.
+in a test. Nothing survives the process, and other processes never see it: a forked child
+starts with a copy of its parent's objects, a spawned one with none.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from .._forksafe import renewed
+from .._redact import strip_userinfo
 from ..errors import AlreadyExistsError, ConflictError, NotFoundError
 from ..hookspecs import RegisterBackend, hookimpl
 from ..storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
@@ -24,11 +28,23 @@ _lock = threading.Lock()
 _versions = itertools.count(1)
 
 
+def _renew_lock() -> None:
+    global _lock
+    _lock = renewed(_lock)
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child keeps a copy of the objects; a thread that did not survive the fork
+    # may have held the lock guarding them.
+    os.register_at_fork(after_in_child=_renew_lock)
+
+
 class MemoryBackend(StorageBackend):
     """Objects in a process-wide dict, guarded by one lock."""
 
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
-        self.root = root.rstrip("/")
+        # User information means nothing here; dropped, it cannot reach a message.
+        self.root = strip_userinfo(root).rstrip("/")
 
     def _full(self, key: str) -> str:
         return f"{self.root}/{key}"

@@ -26,11 +26,13 @@ What a caller may rely on:
   returned survives a crash of the process or the machine.
 
 No staged objects are needed: a write lands whole or not at all.
+
+**Fork.** In a child made by ``os.fork()`` the backend opens its own connections (SQLite
+forbids carrying one across a fork) and leaves the parent's alone.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import threading
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any, Final, NoReturn
 from urllib.parse import parse_qs
 
+from etl_manifests import register_after_fork
 from etl_manifests.errors import (
     AlreadyExistsError,
     BackendConfigurationError,
@@ -131,9 +134,18 @@ class SQLiteBackend(StorageBackend):
         self._counter = f'"{self.table}__version_counter"'
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
-        self._pid = os.getpid()
         self._inherited: list[sqlite3.Connection] = []
         self._schema_ready = False
+        register_after_fork(self, SQLiteBackend._after_fork)
+
+    def _after_fork(self) -> None:
+        # In a forked child. SQLite connections must never be used on both sides of a
+        # fork: keep the parent's referenced (closing one here could checkpoint and remove
+        # the WAL file the parent is using) and open new ones. A thread that did not
+        # survive the fork may have held the pool's lock.
+        self._lock = threading.Lock()
+        self._inherited.extend(self._idle)
+        self._idle = []
 
     def __repr__(self) -> str:
         return f"SQLiteBackend({self.root!r})"
@@ -214,11 +226,6 @@ class SQLiteBackend(StorageBackend):
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """Borrow a pooled connection (opening one if none is idle) for one operation."""
         with self._lock:
-            if self._pid != os.getpid():
-                # A forked child must never use its parent's connections; keep them
-                # referenced (closing them could disturb the parent's locks) and start over.
-                self._inherited.extend(self._idle)
-                self._idle, self._pid = [], os.getpid()
             conn = self._idle.pop() if self._idle else None
         if conn is None:
             conn = self._connect()

@@ -51,9 +51,20 @@ Retries
 
 Errors
     A missing key raises :class:`~etl_manifests.errors.NotFoundError`, so does a missing
-    bucket (the message names the bucket). 401/403 raise
-    :class:`~etl_manifests.errors.PermissionDeniedError`. Messages name the bucket and key
-    and never contain credentials.
+    bucket (the message names the bucket). 401/403, and credentials that cannot be
+    refreshed, raise :class:`~etl_manifests.errors.PermissionDeniedError`. Anything else
+    gcsfs, google-auth or requests raise becomes
+    :class:`~etl_manifests.errors.BackendConfigurationError` (options gcsfs cannot use) or
+    :class:`~etl_manifests.errors.StorageError`. Messages name the bucket and key and never
+    contain credentials; errors from underneath are described (type and scrubbed text),
+    never chained. (gcsfs checks a raw access token passed as ``token`` with Google's
+    token-info endpoint when the backend is opened; set ``FETCH_RAW_TOKEN_EXPIRY=false``
+    to skip that request.)
+
+Fork
+    In a child made by ``os.fork()`` the parent's gcsfs instance is left alone (its event
+    loop thread did not survive the fork, and its connections belong to the parent) and a
+    new one is opened on first use.
 """
 
 from __future__ import annotations
@@ -61,6 +72,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,12 +81,18 @@ from urllib.parse import quote
 
 import aiohttp
 import gcsfs
+import gcsfs.retry
 import google.auth.exceptions
+import requests
 from fsspec.asyn import sync
 
+from ..._forksafe import register_after_fork
+from ..._redact import describe, redact_url, secret_values
 from ...errors import (
     AlreadyExistsError,
+    BackendConfigurationError,
     ConflictError,
+    ManifestError,
     NotFoundError,
     PermissionDeniedError,
     StorageError,
@@ -142,17 +160,71 @@ class GCSBackend(StorageBackend):
         self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         # A private instance: close() must not break other users of a cached one.
         options.setdefault("skip_instance_cache", True)
+        self._secrets = secret_values(storage_options)
         check_option_types(options, ("project", "endpoint_url"), ("session_kwargs",))
-        try:
-            self._fs = gcsfs.GCSFileSystem(**options)
-        except (KeyError, TypeError, ValueError) as exc:
-            # A malformed token (a service-account dict missing fields, ...) fails here.
-            raise options_refused("gcsfs", exc) from None
+        self._fs_options = options
+        self._fs_lock = threading.Lock()
+        self._fs_instance: Any = self._open_fs()
+        # Instances inherited from the parent process; see _after_fork.
+        self._abandoned: list[Any] = []
+        register_after_fork(self, GCSBackend._after_fork)
         # Cleared the first time a media download arrives without x-goog-generation.
         self._generation_header = True
 
     def __repr__(self) -> str:
         return f"GCSBackend({self.root!r})"
+
+    # --- the gcsfs instance, one per process --------------------------------------------
+
+    def _open_fs(self) -> Any:
+        """A new gcsfs instance; its credentials are set up (and maybe checked) here."""
+        try:
+            return gcsfs.GCSFileSystem(**self._fs_options)
+        except ManifestError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            # A malformed token (a service-account dict missing fields, ...) fails here.
+            raise options_refused("gcsfs", exc) from None
+        except requests.RequestException as exc:
+            failure: ManifestError = TransientStorageError(
+                f"cannot open {self.root}: gcsfs could not check the access token with "
+                f"Google's token-info endpoint ({describe(exc, self._secrets)}); retry, or "
+                "set FETCH_RAW_TOKEN_EXPIRY=false to skip that check"
+            )
+        except google.auth.exceptions.GoogleAuthError as exc:
+            failure = PermissionDeniedError(
+                f"cannot open {self.root}: the credentials in the 'token' storage option "
+                f"cannot be used ({describe(exc, self._secrets)})"
+            )
+        except Exception as exc:
+            failure = BackendConfigurationError(
+                f"cannot set up the GCS client for {self.root} "
+                f"({describe(exc, self._secrets)}); check the storage options "
+                "('token', 'project', 'endpoint_url', ...)"
+            )
+        # Raised outside the handler: the original may quote the token (requests puts it
+        # in the URL it reports), so it is described above and never attached.
+        raise failure
+
+    @property
+    def _fs(self) -> Any:
+        """This process's gcsfs instance (opened again on first use after a fork)."""
+        fs = self._fs_instance
+        if fs is None:
+            with self._fs_lock:
+                fs = self._fs_instance
+                if fs is None:
+                    fs = self._fs_instance = self._open_fs()
+        return fs
+
+    def _after_fork(self) -> None:
+        # The parent's instance runs on an event loop thread that did not survive the fork,
+        # and its session's connections are the parent's. Keep it referenced, so that no
+        # finalizer closes those connections from here, and open a new one on first use.
+        if self._fs_instance is not None:
+            self._abandoned.append(self._fs_instance)
+        self._fs_instance = None
+        self._fs_lock = threading.Lock()
 
     # --- request plumbing (the only place that talks to GCS) ----------------------------
 
@@ -195,10 +267,24 @@ class GCSBackend(StorageBackend):
             try:
                 response = await self._send(method, path, params or {}, data, headers or {})
             except _RETRYABLE_EXCEPTIONS as exc:
-                raise Retryable(type(exc).__name__) from exc
-            if response.status in _RETRYABLE_STATUS:
-                raise Retryable(f"HTTP {response.status}")
-            return response
+                failure: Exception = Retryable(describe(exc, self._secrets))
+            except ManifestError:
+                raise
+            except (google.auth.exceptions.GoogleAuthError, gcsfs.retry.HttpError) as exc:
+                # Refreshing the credentials failed (gcsfs reports that as an HTTP 401).
+                failure = PermissionDeniedError(
+                    f"{method} on {what}: the credentials could not be refreshed "
+                    f"({describe(exc, self._secrets)}); check the 'token' storage option"
+                )
+            except Exception as exc:
+                failure = StorageError(f"{method} on {what} failed: {describe(exc, self._secrets)}")
+            else:
+                if response.status in _RETRYABLE_STATUS:
+                    raise Retryable(f"HTTP {response.status}")
+                return response
+            # Raised outside the handler: errors from underneath may quote credentials,
+            # so they are described above and never attached, not even as the context.
+            raise failure
 
         return run(self._fs.loop, attempt, self.retry, f"{method} on {what}")
 
@@ -255,7 +341,10 @@ class GCSBackend(StorageBackend):
             generation = response.headers.get("x-goog-generation")
             if generation:
                 return Blob(response.body, generation)
-            logger.debug("no x-goog-generation header from %s; pinning reads", self._fs._location)
+            logger.debug(
+                "no x-goog-generation header from %s; pinning reads",
+                redact_url(self._fs._location),
+            )
             self._generation_header = False
         for _ in range(READ_RACE_ATTEMPTS):
             before = self._generation(full)
@@ -363,12 +452,13 @@ class GCSBackend(StorageBackend):
 
     def close(self) -> None:
         """Close gcsfs's HTTP session; a later call opens a new one."""
-        session = getattr(self._fs, "_session", None)
+        fs = self._fs_instance
+        session = getattr(fs, "_session", None)
         if session is None or session.closed:
             return
-        self._fs._session = None
+        fs._session = None
         try:
-            sync(self._fs.loop, session.close, timeout=5)
+            sync(fs.loop, session.close, timeout=5)
         except Exception as exc:  # closing is best effort
             logger.debug("closing the GCS session failed: %s", type(exc).__name__)
 

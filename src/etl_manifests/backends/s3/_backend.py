@@ -56,14 +56,24 @@ Retries
 Errors
     A missing key raises :class:`~etl_manifests.errors.NotFoundError`, so does a missing
     bucket (the message names the bucket). 401/403 raise
-    :class:`~etl_manifests.errors.PermissionDeniedError`. Messages name the bucket and key
-    and never contain credentials.
+    :class:`~etl_manifests.errors.PermissionDeniedError`. Anything else s3fs or botocore
+    raises becomes :class:`~etl_manifests.errors.BackendConfigurationError` (a client that
+    cannot be set up from the storage options) or
+    :class:`~etl_manifests.errors.StorageError`. Messages name the bucket and key and never
+    contain credentials; errors from underneath are described (type and scrubbed text),
+    never chained.
+
+Fork
+    In a child made by ``os.fork()`` the parent's s3fs client is left alone (its event loop
+    thread did not survive the fork, and its connections belong to the parent) and a new
+    one is opened on first use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -73,10 +83,13 @@ import s3fs
 from botocore.parsers import ResponseParserError
 from fsspec.asyn import sync
 
+from ..._forksafe import register_after_fork
+from ..._redact import describe, secret_values
 from ...errors import (
     AlreadyExistsError,
     BackendConfigurationError,
     ConflictError,
+    ManifestError,
     NotFoundError,
     PermissionDeniedError,
     StorageError,
@@ -138,6 +151,12 @@ _CONFLICT_CODES = frozenset({"PreconditionFailed"})
 # Options s3fs expects as strings / as mappings; anything else fails deep inside botocore.
 _STRING_OPTIONS = ("key", "secret", "token", "endpoint_url", "profile", "username", "password")
 _MAPPING_OPTIONS = ("client_kwargs", "config_kwargs", "s3_additional_kwargs")
+# Raised while finding or using credentials.
+_CREDENTIAL_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.CredentialRetrievalError,
+)
 
 
 def _code(exc: botocore.exceptions.ClientError) -> tuple[str, int]:
@@ -166,8 +185,9 @@ class S3Backend(StorageBackend):
         options = dict(storage_options or {})
         commit = str(options.pop(COMMIT_OPTION, "copy")).lower()
         if commit not in ("copy", "put"):
+            # The value is not quoted: a misplaced credential must not reach a message.
             raise BackendConfigurationError(
-                f"{COMMIT_OPTION} must be 'copy' or 'put', not {commit!r}"
+                f"the {COMMIT_OPTION} storage option must be 'copy' or 'put'"
             )
         self.commit = commit
         self.retry = pop_retry_policy(options)
@@ -176,19 +196,58 @@ class S3Backend(StorageBackend):
         self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
 
         check_option_types(options, _STRING_OPTIONS, _MAPPING_OPTIONS)
+        self._secrets = secret_values(storage_options)
         config_kwargs = dict(options.get("config_kwargs") or {})
         # Retry in one place only: botocore's retries would multiply with ours.
         config_kwargs.setdefault("retries", {"total_max_attempts": 1})
         options["config_kwargs"] = config_kwargs
         # A private instance: close() must not break other users of a cached one.
         options.setdefault("skip_instance_cache", True)
-        try:
-            self._fs = s3fs.S3FileSystem(**options)
-        except TypeError as exc:
-            raise options_refused("s3fs", exc) from None
+        self._fs_options = options
+        self._fs_lock = threading.Lock()
+        self._fs_instance: Any = self._open_fs()
+        # Clients inherited from the parent process; see _after_fork.
+        self._abandoned: list[Any] = []
+        register_after_fork(self, S3Backend._after_fork)
 
     def __repr__(self) -> str:
         return f"S3Backend({self.root!r}, commit={self.commit!r})"
+
+    # --- the s3fs client, one per process ----------------------------------------------
+
+    def _open_fs(self) -> Any:
+        try:
+            return s3fs.S3FileSystem(**self._fs_options)
+        except ManifestError:
+            raise
+        except TypeError as exc:
+            # An option s3fs does not know; only its name is repeated.
+            raise options_refused("s3fs", exc) from None
+        except Exception as exc:
+            failure = describe(exc, self._secrets)
+        raise BackendConfigurationError(
+            f"cannot set up the S3 client for {self.root} ({failure}); check the storage options"
+        )
+
+    @property
+    def _fs(self) -> Any:
+        """This process's s3fs client (opened again on first use after a fork)."""
+        fs = self._fs_instance
+        if fs is None:
+            with self._fs_lock:
+                fs = self._fs_instance
+                if fs is None:
+                    fs = self._fs_instance = self._open_fs()
+        return fs
+
+    def _after_fork(self) -> None:
+        # The parent's client runs on an event loop thread that did not survive the fork,
+        # and its connections are the parent's. Keep it referenced, so that no finalizer
+        # closes those connections from here, and open a new client on first use.
+        if self._fs_instance is not None:
+            self._abandoned.append(self._fs_instance)
+        self._fs_instance = None
+        self._fs_lock = threading.Lock()
 
     # --- request plumbing (the only place that talks to S3) -----------------------------
 
@@ -221,28 +280,49 @@ class S3Backend(StorageBackend):
         """
 
         async def attempt() -> dict[str, Any]:
-            s3 = await self._client()
-            call = getattr(s3, method)
-            # Adds s3_additional_kwargs / RequestPayer like s3fs's own calls do.
-            params = self._fs._get_s3_method_kwargs(call, Bucket=self.bucket, **kwargs)
             try:
+                s3 = await self._client()
+                call = getattr(s3, method)
+                # Adds s3_additional_kwargs / RequestPayer like s3fs's own calls do.
+                params = self._fs._get_s3_method_kwargs(call, Bucket=self.bucket, **kwargs)
                 response: dict[str, Any] = await call(**params)
                 if read_body:
                     async with response["Body"] as body:
                         response["Body"] = await body.read()
+                return response
             except botocore.exceptions.ClientError as exc:
                 code, status = _code(exc)
                 if status == 429 or status >= 500 or code in _RETRYABLE_CODES:
-                    raise Retryable(_describe(exc)) from exc
+                    raise Retryable(_describe(exc)) from None
                 raise
             except _RETRYABLE_EXCEPTIONS as exc:
-                raise Retryable(_describe(exc)) from exc
-            except botocore.exceptions.NoCredentialsError as exc:
-                raise PermissionDeniedError(
-                    f"no AWS credentials found for {self._where(full_key)}; pass key/secret "
-                    "or profile in the storage options, or configure the AWS environment"
-                ) from exc
-            return response
+                failure: ManifestError | Retryable = Retryable(describe(exc, self._secrets))
+            except ManifestError:
+                raise
+            except _CREDENTIAL_EXCEPTIONS as exc:
+                failure = PermissionDeniedError(
+                    f"no usable AWS credentials for {self._where(full_key)} "
+                    f"({describe(exc, self._secrets)}); pass key/secret or profile in the "
+                    "storage options, or configure the AWS environment"
+                )
+            except (
+                botocore.exceptions.BotoCoreError,
+                TypeError,
+                ValueError,
+                AttributeError,
+                KeyError,
+            ) as exc:
+                failure = BackendConfigurationError(
+                    f"the S3 client for {self.root} cannot send {method} "
+                    f"({describe(exc, self._secrets)}); check the storage options"
+                )
+            except Exception as exc:
+                failure = StorageError(
+                    f"{method} on {self._where(full_key)} failed: {describe(exc, self._secrets)}"
+                )
+            # Raised outside the handler: an error from underneath may quote credentials,
+            # so it is described above and never attached, not even as the context.
+            raise failure
 
         return run(self._fs.loop, attempt, self.retry, f"{method} on {self._where(full_key)}")
 
@@ -349,7 +429,7 @@ class S3Backend(StorageBackend):
             logger.warning(
                 "could not delete staged object %s (%s); remove it with Manifest.cleanup_staged()",
                 self._where(staged),
-                _describe(exc),
+                _describe(exc, self._secrets),
             )
 
     def delete(self, key: str) -> None:
@@ -389,22 +469,23 @@ class S3Backend(StorageBackend):
 
     def close(self) -> None:
         """Close s3fs's client and its connections; a later call reconnects."""
-        creator = getattr(self._fs, "_s3creator", None)
+        fs = self._fs_instance
+        creator = getattr(fs, "_s3creator", None)
         if creator is None:
             return
-        self._fs._s3 = None
-        self._fs._s3creator = None
+        fs._s3 = None
+        fs._s3creator = None
         try:
-            sync(self._fs.loop, creator.__aexit__, None, None, None, timeout=5)
+            sync(fs.loop, creator.__aexit__, None, None, None, timeout=5)
         except Exception as exc:  # closing is best effort
-            logger.debug("closing the S3 client failed: %s", _describe(exc))
+            logger.debug("closing the S3 client failed: %s", _describe(exc, self._secrets))
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, secrets: frozenset[str] = frozenset()) -> str:
     """A short, credential-free description of an error."""
     if isinstance(exc, botocore.exceptions.ClientError):
         code, status = _code(exc)
         return f"{code or 'HTTP'} {status}".strip()
     if isinstance(exc, StorageError):
         return str(exc)
-    return type(exc).__name__
+    return describe(exc, secrets)
