@@ -27,6 +27,7 @@ from .errors import (
     PermissionDeniedError,
     SaveRetriesExhaustedError,
     StorageError,
+    TransferError,
     TransientStorageError,
     UnknownProcessError,
     UnknownSchemeError,
@@ -41,6 +42,18 @@ from .record import ManifestRecord
 from .registry import open_backend
 from .retry import RetryPolicy
 from .storage import ABSENT, Blob, ObjectInfo, StorageBackend
+from .tools import (
+    Fetcher,
+    FetchReport,
+    FetchResult,
+    FetchStatus,
+    VerifyReport,
+    fetch,
+    fetch_many,
+    record_file,
+    record_files,
+    verify,
+)
 
 __version__ = "0.1.0"
 
@@ -55,6 +68,10 @@ __all__ = [
     "CorruptManifestError",
     "ETLConfig",
     "ETLProcess",
+    "FetchReport",
+    "FetchResult",
+    "FetchStatus",
+    "Fetcher",
     "InvalidNameError",
     "InvalidRecordError",
     "ManagerConfigurationError",
@@ -72,11 +89,18 @@ __all__ = [
     "SaveRetriesExhaustedError",
     "StorageBackend",
     "StorageError",
+    "TransferError",
     "TransientStorageError",
     "UnknownProcessError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
+    "VerifyReport",
     "__version__",
+    "fetch",
+    "fetch_many",
     "hookimpl",
     "open_backend",
+    "record_file",
+    "record_files",
+    "verify",
 ]
