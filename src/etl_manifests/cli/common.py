@@ -116,11 +116,11 @@ class Target:
         return dict.fromkeys(_SCHEME_ALIASES.get(scheme, (scheme,)), options)
 
 
-_HEX = re.compile(r"^[0-9a-fA-F]{6,64}$")
+_HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 
 
 def select(records: Iterable[ManifestRecord], selectors: list[str]) -> list[ManifestRecord]:
-    """Records matching any selector: a checksum or its prefix (6+ hex digits), a file
+    """Records matching any selector: a checksum or its prefix (4+ hex digits), a file
     name, or a glob on file names (``*.csv``); all records when there are none. Sorted by
     file name, then checksum."""
     chosen = [

@@ -93,7 +93,7 @@ def show(
     selectors: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Checksums (or 6+ leading hex digits), file names or globs such as "
+            help="Checksums (or 4+ leading hex digits), file names or globs such as "
             "'*.csv'; none: every record.",
             show_default=False,
         ),

@@ -33,7 +33,7 @@ def verify(
     selectors: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Checksums (or 6+ leading hex digits), file names or globs; none: every record.",
+            help="Checksums (or 4+ leading hex digits), file names or globs; none: every record.",
             show_default=False,
         ),
     ] = None,
