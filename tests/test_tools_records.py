@@ -5,9 +5,16 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import fsspec
 import pytest
+from fsspec.registry import known_implementations
 
-from etl_manifests import NotFoundError, TransferError
+from etl_manifests import (
+    BackendConfigurationError,
+    MissingDependencyError,
+    NotFoundError,
+    TransferError,
+)
 from etl_manifests.tools import hash_stream, record_file, record_files, record_params
 from harness.fixtures import S3Server
 from harness.http_files import FileServer
@@ -123,3 +130,17 @@ def test_a_file_that_changes_size_while_read_is_refused(file_server: FileServer)
     file_server.head_lengths["a.bin"] = 5
     with pytest.raises(TransferError, match="announced 5 bytes but 3 arrived"):
         record_params(url)
+
+
+def test_a_scheme_whose_package_is_missing_names_what_to_install() -> None:
+    fsspec.register_implementation("etlfake", "etl_fake_missing_pkg.FS", clobber=True)
+    try:
+        with pytest.raises(MissingDependencyError, match="pip install etl_fake_missing_pkg"):
+            record_params("etlfake://host/a.csv")
+    finally:
+        known_implementations.pop("etlfake", None)
+
+
+def test_a_scheme_no_fsspec_implementation_knows_is_a_configuration_error() -> None:
+    with pytest.raises(BackendConfigurationError, match="no fsspec implementation reads nosuch://"):
+        record_params("nosuch://host/a.csv")

@@ -83,7 +83,9 @@ def filesystem(
     try:
         return fsspec.core.url_to_fs(urlpath, **options)  # type: ignore[no-any-return]
     except ImportError as exc:
-        package, extra = _EXTRAS.get(scheme, (exc.name or "its fsspec implementation", None))
+        # fsspec re-raises a failed import with its own message; the cause names the module.
+        missing = exc.name or getattr(exc.__cause__, "name", None) or "its fsspec implementation"
+        package, extra = _EXTRAS.get(scheme, (missing.split(".")[0], None))
         raise MissingDependencyError(scheme, package, extra) from exc
     except ValueError as exc:
         if "Protocol not known" not in str(exc):
