@@ -138,6 +138,14 @@ def test_ls_lists_the_manifests_under_the_root(fetched: list[str]) -> None:
     assert rows[0]["data_bytes"] == 18
 
 
+def test_ls_finds_a_manifest_that_has_only_commit_log_keys(workdir: Path) -> None:
+    log = workdir / "manifests" / "loader_v2.0.log" / "0000000001"
+    log.mkdir(parents=True)
+    (log / "0123456789abcdef-0000000001.json").write_text("{}")
+    rows = json_of(cli("ls", "--json"))
+    assert [(r["process"], r["etl_version"]) for r in rows] == [("loader", "2.0")]
+
+
 def test_stats_counts_records_bytes_and_verified(fetched: list[str]) -> None:
     cli("verify", "day_1.csv")
     stats = json_of(cli("stats", "--json"))
@@ -259,3 +267,11 @@ def test_plugins_add_commands_and_a_broken_one_only_warns(
     assert result.stdout == "hello world\n"
     warning = capsys.readouterr().err
     assert "plugin 'broken' failed to add its commands: RuntimeError: boom" in warning
+
+
+def test_no_command_prints_the_help(workdir: Path) -> None:
+    result = cli()
+    assert result.exit_code == 2
+    assert "Usage: " in result.stdout
+    assert "fetch" in result.stdout
+    assert result.stderr == ""

@@ -104,6 +104,11 @@ class _Group(TyperGroup):
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             return result if isinstance(result, int) else 0
         except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                # No command: the help is the answer (typer has printed it already when it
+                # renders help with rich); exit 2 as for any usage without a command.
+                sys.stdout.write(exc.format_message())  # type: ignore[attr-defined]
+                return 2
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx is not None else PROG
             message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]

@@ -10,18 +10,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import ManifestError, UnknownProcessError
+from ..errors import ManifestError
 from ..model import Manifest
 from ..process import ETLProcess
 from ..record import ManifestRecord
-from ..storage import is_staging_key
+from ..storage import StorageBackend, is_staging_key
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, select
 from .output import human_size, print_csv, print_json, print_jsonl, stdout
 
 __all__ = ["register"]
 
-_MANIFEST_KEY = re.compile(r"^(?P<process>[a-z]+)_v(?P<version>.+)\.json$")
+# A manifest's snapshot ``{process}_v{version}.json``, or anything in its commit log
+# ``{process}_v{version}.log/...`` (a manifest may have log entries before a snapshot).
+_MANIFEST_KEY = re.compile(r"^(?P<process>[a-z]+)_v(?P<version>[^/]+?)(?:\.json|\.log/.*)$")
 _FIELDS = list(ManifestRecord.model_fields)
+_PROCESSES = {p.value for p in ETLProcess}
 
 
 def register(app: typer.Typer) -> None:
@@ -39,33 +42,19 @@ def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
     """
     target = Target.resolve(root, None)
     backend = target.backend()
-    rows = []
-    for info in sorted(backend.list(""), key=lambda i: i.key):
+    sizes: dict[tuple[ETLProcess, str], int | None] = {}
+    for info in backend.list(""):
         match = _MANIFEST_KEY.match(info.key)
-        if match is None or is_staging_key(info.key):
+        if match is None or is_staging_key(info.key) or match["process"] not in _PROCESSES:
             continue
-        try:
-            process = ETLProcess(match["process"])
-        except ValueError:
-            continue
-        row: dict[str, Any] = {
-            "process": process.value,
-            "etl_version": match["version"],
-            "url": backend.url(info.key),
-            "document_bytes": info.size,
-        }
-        try:
-            manifest = Manifest(process, match["version"], backend)
-        except (ManifestError, UnknownProcessError) as exc:
-            row["error"] = str(exc)
+        name = (ETLProcess(match["process"]), match["version"])
+        if info.key.endswith(".json") and "/" not in info.key:
+            sizes[name] = info.size  # the snapshot's size
         else:
-            row |= {
-                "records": len(manifest),
-                "data_bytes": sum(r.content_length_bytes or 0 for r in manifest),
-                "revision": manifest.metadata.revision,
-                "updated_at": manifest.metadata.updated_at.isoformat(),
-            }
-        rows.append(row)
+            sizes.setdefault(name, None)
+    rows = [
+        _row(backend, process, version, size) for (process, version), size in sorted(sizes.items())
+    ]
     if json:
         print_json(rows)
         return
@@ -87,6 +76,28 @@ def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
         )
     console = stdout()
     console.print(table) if rows else console.print(f"no manifests under {target.root}")
+
+
+def _row(
+    backend: StorageBackend, process: ETLProcess, version: str, size: int | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "process": process.value,
+        "etl_version": version,
+        "url": backend.url(f"{process.value}_v{version}.json"),
+        "document_bytes": size,
+    }
+    try:
+        manifest = Manifest(process, version, backend)
+    except ManifestError as exc:
+        row["error"] = str(exc)
+        return row
+    return row | {
+        "records": len(manifest),
+        "data_bytes": sum(r.content_length_bytes or 0 for r in manifest),
+        "revision": manifest.metadata.revision,
+        "updated_at": manifest.metadata.updated_at.isoformat(),
+    }
 
 
 def show(
