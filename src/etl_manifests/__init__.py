@@ -31,6 +31,7 @@ from .errors import (
     RevisionLimitError,
     SaveRetriesExhaustedError,
     StorageError,
+    TransferError,
     TransientStorageError,
     UnknownFieldError,
     UnknownProcessError,
@@ -47,6 +48,18 @@ from .record import ManifestRecord
 from .registry import open_backend
 from .retry import RetryPolicy
 from .storage import ABSENT, Blob, ObjectInfo, StorageBackend
+from .tools import (
+    Fetcher,
+    FetchReport,
+    FetchResult,
+    FetchStatus,
+    VerifyReport,
+    fetch,
+    fetch_many,
+    record_file,
+    record_files,
+    verify,
+)
 
 __version__ = "0.1.0"
 
@@ -65,6 +78,10 @@ __all__ = [
     "CorruptManifestError",
     "ETLConfig",
     "ETLProcess",
+    "FetchReport",
+    "FetchResult",
+    "FetchStatus",
+    "Fetcher",
     "InvalidNameError",
     "InvalidRecordError",
     "ManagerConfigurationError",
@@ -83,13 +100,20 @@ __all__ = [
     "SaveRetriesExhaustedError",
     "StorageBackend",
     "StorageError",
+    "TransferError",
     "TransientStorageError",
     "UnknownFieldError",
     "UnknownProcessError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
+    "VerifyReport",
     "__version__",
+    "fetch",
+    "fetch_many",
     "hookimpl",
     "open_backend",
+    "record_file",
+    "record_files",
     "register_after_fork",
+    "verify",
 ]

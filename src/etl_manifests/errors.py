@@ -33,6 +33,7 @@ __all__ = [
     "RevisionLimitError",
     "SaveRetriesExhaustedError",
     "StorageError",
+    "TransferError",
     "TransientStorageError",
     "UnknownFieldError",
     "UnknownProcessError",
@@ -157,6 +158,15 @@ class PermissionDeniedError(StorageError, PermissionError):
 
 class TransientStorageError(StorageError):
     """The store kept failing with retryable errors (throttling, 5xx, resets)."""
+
+
+class TransferError(ManifestError, OSError):
+    """Reading a source file or writing the downloaded copy failed: the server or store
+    refused, the connection broke, or fewer bytes arrived than announced.
+
+    Raised by the download and record helpers (:mod:`etl_manifests.tools`); nothing was
+    recorded and no partial file was left under the destination's name.
+    """
 
 
 class ConflictError(ManifestError):

@@ -1,4 +1,4 @@
-"""Hook specifications: how a plugin adds a storage backend.
+"""Hook specifications: how a plugin adds a storage backend or a command.
 
 Quick start for plugin authors::
 
@@ -17,18 +17,29 @@ and in the plugin's ``pyproject.toml``::
 Then prove the backend keeps the contract by subclassing
 :class:`etl_manifests.testing.BackendConformance` in the plugin's tests.
 The built-in backends (local, memory, s3, gcs) are registered through this same hook.
+
+A plugin adds ``etl-manifests`` commands the same way (typer)::
+
+    @hookimpl
+    def register_commands(cli):
+        @cli.command()
+        def hello(name: str) -> None:
+            print(f"hello {name}")
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pluggy
 
 from .storage import BackendFactory
 
-__all__ = ["RegisterBackend", "hookimpl", "hookspec", "register_backends"]
+if TYPE_CHECKING:
+    import typer
+
+__all__ = ["RegisterBackend", "hookimpl", "hookspec", "register_backends", "register_commands"]
 
 #: Marks the hook specifications below.
 hookspec = pluggy.HookspecMarker("etl_manifests")
@@ -68,4 +79,15 @@ def register_backends(register: RegisterBackend) -> None:
     """Register storage backends by calling ``register`` once per backend.
 
     :param register: the :class:`RegisterBackend` callback.
+    """
+
+
+@hookspec
+def register_commands(cli: typer.Typer) -> None:
+    """Add commands to the ``etl-manifests`` command line (``pip install 'etl-manifests[cli]'``).
+
+    Called once each time the command line starts, after the built-in commands are in
+    place. A plugin whose hook raises is skipped with a warning on stderr.
+
+    :param cli: the :class:`typer.Typer` application; add commands with ``@cli.command()``.
     """

@@ -14,6 +14,9 @@ Load with ``pytest_plugins = ["harness.fixtures"]``.  Fixtures:
 ``gcs_bucket`` (function)
     Name of a fresh, uniquely named, empty bucket; fault rules are cleared
     after the test.
+``file_server`` (function)
+    A :class:`~harness.http_files.FileServer`: in-memory files over HTTP, with
+    request counters.
 
 Servers bind 127.0.0.1 on ports chosen by the OS and stop at session end.
 Clients must talk to ``endpoint_url`` (the proxy), never to ``upstream_url``,
@@ -33,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from harness.http_files import FileServer, running_file_server
 from harness.proxy import ConditionalProxy, FaultRules
 
 __all__ = ["GCS_PROJECT", "GcsServer", "S3Server", "running_gcs", "running_s3"]
@@ -234,3 +238,10 @@ def gcs_bucket(gcs_server: GcsServer) -> Iterator[str]:
         yield name
     finally:
         gcs_server.faults.clear()
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    """In-memory files served over HTTP on a free loopback port, counting requests."""
+    with running_file_server() as server:
+        yield server

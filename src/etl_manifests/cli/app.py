@@ -1,0 +1,200 @@
+"""The ``etl-manifests`` application: built-in command groups, plugins' commands, and the
+conventions every command shares.
+
+* Results go to stdout; ``--json`` output there is plain JSON. Messages and progress go to
+  stderr, progress only when stderr is a terminal.
+* An error is one line on stderr naming the problem and what to do, with no traceback
+  unless ``--debug`` (or ``ETL_MANIFESTS_DEBUG=1``) is given.
+* Exit codes: 0 success; 1 the work failed (``verify`` found missing or changed files,
+  a download failed, the store failed); 2 a usage error (bad option or argument,
+  unusable root, ETL version or process, a missing optional package); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from .. import __version__
+from ..errors import (
+    BackendConfigurationError,
+    BackendRegistrationError,
+    InvalidNameError,
+    ManifestError,
+    MissingDependencyError,
+    UnknownProcessError,
+    UnknownSchemeError,
+)
+from ..registry import get_plugin_manager
+
+__all__ = ["BUILTIN_COMMANDS", "build_app", "run"]
+
+PROG = "etl-manifests"
+
+#: Modules under :mod:`etl_manifests.cli` whose ``register(app)`` adds built-in commands.
+BUILTIN_COMMANDS: tuple[str, ...] = ("inspect", "transfer", "verify", "maintenance")
+
+# Errors that mean "the command was asked for something it cannot do as asked".
+_USAGE_ERRORS = (
+    InvalidNameError,
+    UnknownProcessError,
+    UnknownSchemeError,
+    BackendConfigurationError,
+    BackendRegistrationError,
+    MissingDependencyError,
+)
+
+
+def _click_class(name: str) -> type[Exception]:
+    # typer vendors click in recent releases and re-exports only BadParameter; its bases
+    # are the usage-error classes of whichever click typer runs on.
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+_UsageError = _click_class("UsageError")
+_ClickException = _click_class("ClickException")
+
+
+class _State:
+    debug = False
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"{PROG}: error: {_one_line(message)}\n")
+    return code
+
+
+class _Group(TyperGroup):
+    """Runs the command, turning every failure into one line and an exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        _State.debug = os.environ.get("ETL_MANIFESTS_DEBUG", "") not in ("", "0")
+        code = self._run(args, prog_name, complete_var, **extra)
+        if standalone_mode:
+            sys.stdout.flush()
+            sys.exit(code)
+        return code
+
+    def _run(
+        self,
+        args: Sequence[str] | None,
+        prog_name: str | None,
+        complete_var: str | None,
+        **extra: Any,
+    ) -> int:
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            return result if isinstance(result, int) else 0
+        except _UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                # No command: the help is the answer (typer has printed it already when it
+                # renders help with rich); exit 2 as for any usage without a command.
+                sys.stdout.write(exc.format_message())  # type: ignore[attr-defined]
+                return 2
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else PROG
+            message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
+            return _fail(f"{message}; run '{where} --help' for usage", 2)
+        except typer.Abort:
+            return _fail("interrupted", 130)
+        except _ClickException as exc:
+            code: int = exc.exit_code  # type: ignore[attr-defined]
+            return _fail(exc.format_message(), code)  # type: ignore[attr-defined]
+        except BrokenPipeError:
+            return 1  # the reader went away (`| head`); nothing to say to it
+        except _USAGE_ERRORS as exc:
+            return self._error(exc, 2)
+        except ManifestError as exc:
+            return self._error(exc, 1)
+        except Exception as exc:
+            return self._error(
+                exc, 1, f"{type(exc).__name__}: {exc}; run again with --debug for the details"
+            )
+
+    @staticmethod
+    def _error(exc: BaseException, code: int, message: str | None = None) -> int:
+        if _State.debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        return _fail(message or str(exc), code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"{PROG} {__version__}")
+        raise typer.Exit()
+
+
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of errors (or ETL_MANIFESTS_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Keep track of the files an ETL job downloaded: fetch, show, verify.
+
+    Where the manifests are: --root, else $ETL_MANIFESTS_MANIFESTS_DIR, else ./manifests;
+    which ETL version: --etl-version, else $ETL_MANIFESTS_VERSION, else 1.0.0.
+
+    Example: `etl-manifests fetch https://example.org/day_1.csv --dest downloads`
+    """
+    _State.debug = _State.debug or debug
+
+
+def build_app() -> typer.Typer:
+    """A new application with the built-in commands and every plugin's commands."""
+    app = typer.Typer(
+        name=PROG,
+        cls=_Group,
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="markdown",
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_root)
+    for name in BUILTIN_COMMANDS:
+        importlib.import_module(f"{__package__}.{name}").register(app)
+    _add_plugin_commands(app)
+    return app
+
+
+def _add_plugin_commands(app: typer.Typer) -> None:
+    for impl in get_plugin_manager().hook.register_commands.get_hookimpls():
+        try:
+            impl.function(cli=app)
+        except Exception as exc:
+            # One broken plugin must not take the command line down with it.
+            sys.stderr.write(
+                f"{PROG}: warning: plugin {impl.plugin_name!r} failed to add its commands: "
+                f"{type(exc).__name__}: {exc}; update or uninstall it\n"
+            )
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit code."""
+    command = typer.main.get_command(build_app())
+    code: int = command.main(args=argv, prog_name=PROG, standalone_mode=False)
+    return code

@@ -1,0 +1,137 @@
+"""What every command shares: the options naming a manifest, opening it, selecting records."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from ..config import ETLConfig
+from ..errors import BackendConfigurationError
+from ..model import Manifest
+from ..process import ETLProcess
+from ..record import ManifestRecord
+from ..registry import open_backend, split_scheme
+from ..storage import StorageBackend
+from ..tools import StorageOptions
+
+__all__ = [
+    "EtlVersionOption",
+    "JsonOption",
+    "ProcessOption",
+    "RootOption",
+    "Target",
+    "WorkersOption",
+    "select",
+]
+
+RootOption = Annotated[
+    str | None,
+    typer.Option(
+        "--root",
+        "-r",
+        help="Manifests root: a folder, s3://bucket/prefix, gs://bucket/prefix, ... "
+        "[default: $ETL_MANIFESTS_MANIFESTS_DIR, else ./manifests]",
+        show_default=False,
+    ),
+]
+EtlVersionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--etl-version",
+        "-e",
+        help="ETL version, part of the manifest's name [default: $ETL_MANIFESTS_VERSION, "
+        "else 1.0.0]",
+        show_default=False,
+    ),
+]
+ProcessOption = Annotated[
+    ETLProcess,
+    typer.Option("--process", "-p", help="Which process's manifest.", case_sensitive=False),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print plain JSON on stdout (no colour, no progress).")
+]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", "-w", min=1, max=256, help="Files handled at once.")
+]
+
+# Keys of storage options that configure etl-manifests' own backends, not fsspec.
+_OWN_OPTION = re.compile(r"^(etl_manifests_|lock_timeout$)")
+_SCHEME_ALIASES = {
+    "s3": ("s3", "s3a"),
+    "s3a": ("s3", "s3a"),
+    "gs": ("gs", "gcs"),
+    "gcs": ("gs", "gcs"),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the manifests are and how to reach them, from options and ``ETL_MANIFESTS_*``."""
+
+    root: str
+    etl_version: str
+    storage_options: dict[str, Any]
+
+    @classmethod
+    def resolve(cls, root: str | None, etl_version: str | None) -> Target:
+        """Options win; ``ETL_MANIFESTS_*`` (and a ``.env`` file) fill the rest."""
+        try:
+            config = ETLConfig()
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(p) for p in problem["loc"])
+            raise BackendConfigurationError(
+                f"ETL_MANIFESTS_{field.upper()} is not valid ({problem['msg']}); fix or unset it"
+            ) from None
+        if root is not None:
+            config = config.model_copy(update={"manifests_dir": root})
+        return cls(
+            root=config.get_manifests_dir(),
+            etl_version=etl_version or config.version,
+            storage_options=dict(config.storage_options),
+        )
+
+    def backend(self) -> StorageBackend:
+        """The backend holding the manifests."""
+        return open_backend(self.root, self.storage_options)
+
+    def manifest(self, process: ETLProcess, *, load: bool = True) -> Manifest:
+        """The manifest of ``process`` at this target's ETL version."""
+        return Manifest(process, self.etl_version, self.backend(), load=load)
+
+    def file_options(self) -> StorageOptions:
+        """fsspec options for files on the manifests' own store (same credentials and
+        endpoint), without the options that only etl-manifests' backends understand."""
+        scheme = split_scheme(self.root)[0]
+        options = {k: v for k, v in self.storage_options.items() if not _OWN_OPTION.match(k)}
+        if scheme in ("file", "memory") or not options:
+            return {}
+        return dict.fromkeys(_SCHEME_ALIASES.get(scheme, (scheme,)), options)
+
+
+_HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
+
+
+def select(records: Iterable[ManifestRecord], selectors: list[str]) -> list[ManifestRecord]:
+    """Records matching any selector: a checksum or its prefix (4+ hex digits), a file
+    name, or a glob on file names (``*.csv``); all records when there are none. Sorted by
+    file name, then checksum."""
+    chosen = [
+        record
+        for record in records
+        if not selectors or any(_matches(record, selector) for selector in selectors)
+    ]
+    return sorted(chosen, key=lambda r: (r.filename, r.checksum))
+
+
+def _matches(record: ManifestRecord, selector: str) -> bool:
+    if _HEX.match(selector) and record.checksum.startswith(selector.lower()):
+        return True
+    return record.filename == selector or fnmatch.fnmatchcase(record.filename, selector)

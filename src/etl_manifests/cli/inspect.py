@@ -1,0 +1,187 @@
+"""Looking inside: ``ls`` (manifests under a root), ``show`` (records), ``stats``."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import ManifestError
+from ..model import Manifest
+from ..process import ETLProcess
+from ..record import ManifestRecord
+from ..storage import StorageBackend, is_staging_key
+from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, select
+from .output import human_size, print_csv, print_json, print_jsonl, stdout
+
+__all__ = ["register"]
+
+# A manifest's snapshot ``{process}_v{version}.json``, or anything in its commit log
+# ``{process}_v{version}.log/...`` (a manifest may have log entries before a snapshot).
+_MANIFEST_KEY = re.compile(r"^(?P<process>[a-z]+)_v(?P<version>[^/]+?)(?:\.json|\.log/.*)$")
+_FIELDS = list(ManifestRecord.model_fields)
+_PROCESSES = {p.value for p in ETLProcess}
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ls``, ``show`` and ``stats`` to ``app``."""
+    app.command("ls")(list_manifests)
+    app.command("show")(show)
+    app.command("stats")(stats)
+
+
+def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
+    """List the manifests under a root: process, version, records, data size, revision,
+    last update.
+
+    Example: `etl-manifests ls --root s3://bucket/manifests`
+    """
+    target = Target.resolve(root, None)
+    backend = target.backend()
+    sizes: dict[tuple[ETLProcess, str], int | None] = {}
+    for info in backend.list(""):
+        match = _MANIFEST_KEY.match(info.key)
+        if match is None or is_staging_key(info.key) or match["process"] not in _PROCESSES:
+            continue
+        name = (ETLProcess(match["process"]), match["version"])
+        if info.key.endswith(".json") and "/" not in info.key:
+            sizes[name] = info.size  # the snapshot's size
+        else:
+            sizes.setdefault(name, None)
+    rows = [
+        _row(backend, process, version, size) for (process, version), size in sorted(sizes.items())
+    ]
+    if json:
+        print_json(rows)
+        return
+    table = Table("process", "version", "records", "data", "revision", "updated (UTC)", "manifest")
+    for row in rows:
+        if "error" in row:
+            table.add_row(
+                row["process"], row["etl_version"], "[red]unreadable[/red]", "", "", "", row["url"]
+            )
+            continue
+        table.add_row(
+            row["process"],
+            row["etl_version"],
+            str(row["records"]),
+            human_size(row["data_bytes"]),
+            str(row["revision"]),
+            row["updated_at"][:19].replace("T", " "),
+            human_size(row["document_bytes"]),
+        )
+    console = stdout()
+    console.print(table) if rows else console.print(f"no manifests under {target.root}")
+
+
+def _row(
+    backend: StorageBackend, process: ETLProcess, version: str, size: int | None
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "process": process.value,
+        "etl_version": version,
+        "url": backend.url(f"{process.value}_v{version}.json"),
+        "document_bytes": size,
+    }
+    try:
+        manifest = Manifest(process, version, backend)
+    except ManifestError as exc:
+        row["error"] = str(exc)
+        return row
+    return row | {
+        "records": len(manifest),
+        "data_bytes": sum(r.content_length_bytes or 0 for r in manifest),
+        "revision": manifest.metadata.revision,
+        "updated_at": manifest.metadata.updated_at.isoformat(),
+    }
+
+
+def show(
+    selectors: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Checksums (or 4+ leading hex digits), file names or globs such as "
+            "'*.csv'; none: every record.",
+            show_default=False,
+        ),
+    ] = None,
+    process: ProcessOption = ETLProcess.EXTRACTOR,
+    root: RootOption = None,
+    etl_version: EtlVersionOption = None,
+    json: JsonOption = False,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON record per line.")] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
+) -> None:
+    """Show records as a table, or as JSON, JSON lines or CSV.
+
+    Example: `etl-manifests show '*.csv' --json`
+    """
+    if sum((json, jsonl, csv)) > 1:
+        raise typer.BadParameter("choose one of --json, --jsonl and --csv")
+    manifest = Target.resolve(root, etl_version).manifest(process)
+    records = select(manifest, selectors or [])
+    rows = [r.model_dump(mode="json") for r in records]
+    if json:
+        print_json(rows)
+    elif jsonl:
+        print_jsonl(rows)
+    elif csv:
+        print_csv(rows, _FIELDS)
+    else:
+        table = Table("checksum", "file", "size", "verified", "updated (UTC)", "filepath")
+        for r in records:
+            table.add_row(
+                r.checksum[:12],
+                escape(r.filename),
+                human_size(r.content_length_bytes),
+                "yes" if r.is_verified else "no",
+                r.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+                escape(r.filepath),
+            )
+        console = stdout()
+        console.print(table)
+        console.print(f"{len(records)} of {len(manifest)} records in {manifest.url}")
+
+
+def stats(
+    process: ProcessOption = ETLProcess.EXTRACTOR,
+    root: RootOption = None,
+    etl_version: EtlVersionOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Summarise one manifest: records, data size, verified share, content types, dates.
+
+    Example: `etl-manifests stats --process loader --json`
+    """
+    manifest = Target.resolve(root, etl_version).manifest(process)
+    records = list(manifest)
+    stamps = sorted(r.updated_at for r in records)
+    summary: dict[str, Any] = {
+        "manifest": manifest.url,
+        "process": manifest.process.value,
+        "etl_version": manifest.etl_version,
+        "records": len(records),
+        "verified": sum(r.is_verified for r in records),
+        "data_bytes": sum(r.content_length_bytes or 0 for r in records),
+        "content_types": dict(Counter(r.content_type or "unknown" for r in records).most_common()),
+        "oldest_record": stamps[0].isoformat() if stamps else None,
+        "newest_record": stamps[-1].isoformat() if stamps else None,
+        "revision": manifest.metadata.revision,
+        "created_at": manifest.metadata.created_at.isoformat(),
+        "updated_at": manifest.metadata.updated_at.isoformat(),
+    }
+    if json:
+        print_json(summary)
+        return
+    table = Table("", "", show_header=False, box=None)
+    for key, value in summary.items():
+        if key == "data_bytes":
+            value = human_size(value)
+        elif key == "content_types":
+            value = ", ".join(f"{k} ({n})" for k, n in value.items()) or "-"
+        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+    stdout().print(table)

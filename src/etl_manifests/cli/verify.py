@@ -1,0 +1,93 @@
+"""``verify``: are the recorded files still there, with their size (and checksum)?"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..process import ETLProcess
+from ..tools import verify as verify_files
+from .common import (
+    EtlVersionOption,
+    JsonOption,
+    ProcessOption,
+    RootOption,
+    Target,
+    WorkersOption,
+    select,
+)
+from .output import print_json, progress, stdout
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``verify`` to ``app``."""
+    app.command("verify")(verify)
+
+
+def verify(
+    selectors: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Checksums (or 4+ leading hex digits), file names or globs; none: every record.",
+            show_default=False,
+        ),
+    ] = None,
+    rehash: Annotated[
+        bool,
+        typer.Option("--rehash", help="Also read every file and compare its SHA-256."),
+    ] = False,
+    mark: Annotated[
+        bool,
+        typer.Option(
+            "--mark/--no-mark",
+            help="Set is_verified on records that pass and clear it on those that fail "
+            "(one commit).",
+        ),
+    ] = True,
+    process: ProcessOption = ETLProcess.EXTRACTOR,
+    root: RootOption = None,
+    etl_version: EtlVersionOption = None,
+    workers: WorkersOption = 8,
+    json: JsonOption = False,
+) -> None:
+    """Check that every recorded file still exists at its filepath with its recorded size
+    (and, with --rehash, its checksum). Exit code 1 if any is missing or changed.
+
+    Example: `etl-manifests verify --rehash`
+    """
+    target = Target.resolve(root, etl_version)
+    manifest = target.manifest(process)
+    records = select(manifest, selectors or [])
+    with progress("verifying", len(records)) as advance:
+        report = verify_files(
+            manifest,
+            records,
+            rehash=rehash,
+            mark=mark,
+            workers=workers,
+            storage_options=target.file_options(),
+            on_checked=lambda *_: advance(),
+        )
+    if json:
+        print_json(report.to_dict())
+    else:
+        console = stdout()
+        if report.problems:
+            table = Table("problem", "file", "detail")
+            for p in report.problems:
+                table.add_row(f"[red]{p.kind.value}[/red]", escape(p.filepath), escape(p.detail))
+            console.print(table)
+        checked = "size and checksum" if rehash else "size"
+        console.print(
+            f"{report.checked} checked ({checked}): {len(report.passed)} ok, "
+            f"{len(report.missing)} missing, {len(report.changed)} changed, "
+            f"{len(report.problems) - len(report.missing) - len(report.changed)} unreadable; "
+            f"is_verified changed on {report.marked} ({manifest.url})"
+        )
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,108 @@
+"""A record from a file that is already stored somewhere: hash it where it lies, add it.
+
+::
+
+    from etl_manifests.tools import record_file
+
+    record_file(manager.extractor, "s3://bucket/raw/2026-11-25.csv.gz",
+                storage_options={"s3": {"profile": "etl"}})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..errors import TransferError
+from ..model import Manifest
+from ..record import ManifestRecord
+from .files import FileInfo, StorageOptions, open_stream, redact, stat
+from .hashing import Digest, hash_stream
+
+__all__ = ["record_file", "record_files", "record_params"]
+
+
+def record_params(urlpath: str, *, storage_options: StorageOptions | None = None) -> dict[str, Any]:
+    """The fields of a record for the file at ``urlpath``, ready for ``add_record``.
+
+    The SHA-256 is computed while streaming the file once (one chunk in memory at a
+    time); ``filepath`` is the absolute local path or the URL; ``etag``,
+    ``last_modified_server`` and ``content_type`` are filled where the store reports
+    them (see :mod:`etl_manifests.tools.files`); ``content_length_bytes`` is the number
+    of bytes hashed.
+
+    :raises NotFoundError: no file at ``urlpath``.
+    :raises TransferError: the store failed, or the file changed size while being read.
+    :raises MissingDependencyError: the URL's scheme needs an optional package.
+    """
+    info = stat(urlpath, storage_options)
+    with open_stream(urlpath, info.size, storage_options) as stream:
+        digest = hash_stream(stream)
+    check_size(urlpath, info, digest)
+    return params_of(info, digest)
+
+
+def params_of(info: FileInfo, digest: Digest, *, location: str | None = None) -> dict[str, Any]:
+    """Record fields for a file described by ``info`` whose bytes hashed to ``digest``."""
+    return {
+        "checksum": digest.checksum,
+        "filename": info.filename,
+        "filepath": location or info.location,
+        "etag": info.etag,
+        "content_type": info.content_type,
+        "last_modified_server": info.last_modified,
+        "content_length_bytes": digest.size,
+    }
+
+
+def check_size(urlpath: str, info: FileInfo, digest: Digest) -> None:
+    """Refuse a read that did not return as many bytes as the store announced."""
+    if info.size is not None and digest.size != info.size:
+        raise TransferError(
+            f"{redact(urlpath)}: the store announced {info.size} bytes but {digest.size} "
+            "arrived (the file changed or the connection broke); try again"
+        )
+
+
+def record_file(
+    manifest: Manifest, urlpath: str, *, storage_options: StorageOptions | None = None
+) -> ManifestRecord:
+    """Hash the file at ``urlpath`` and add its record to ``manifest`` (one commit).
+
+    Returns the stored record. Raises as :func:`record_params` and ``add_record`` do.
+    """
+    return manifest.add_record(record_params(urlpath, storage_options=storage_options))
+
+
+def record_files(
+    manifest: Manifest,
+    urlpaths: Iterable[str],
+    *,
+    workers: int = 4,
+    storage_options: StorageOptions | None = None,
+    on_hashed: Callable[[dict[str, Any]], None] | None = None,
+) -> list[ManifestRecord]:
+    """Hash many files, ``workers`` at a time, then add all their records in one commit.
+
+    All or nothing: if any file cannot be read, the first such error (in input order)
+    is raised and nothing is added.
+
+    :param on_hashed: called in the caller's thread with each file's record fields as
+        soon as it is hashed (for progress display).
+    """
+    paths = list(urlpaths)
+    params = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [pool.submit(record_params, p, storage_options=storage_options) for p in paths]
+        try:
+            for future in futures:
+                result = future.result()  # raises the first failure in input order
+                if on_hashed is not None:
+                    on_hashed(result)
+                params.append(result)
+        except BaseException:
+            for future in futures:
+                future.cancel()  # no point hashing the rest
+            raise
+    return manifest.add_records(params)

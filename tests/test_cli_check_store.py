@@ -1,0 +1,44 @@
+"""``etl-manifests check-store``: the store capability check on the command line.
+
+Enable when ``etl_manifests.capability`` is merged: delete the skip below and add
+``"check_store"`` to ``BUILTIN_COMMANDS`` in ``etl_manifests/cli/app.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.skip(
+    "enable once etl_manifests.capability lands (see this module's docstring)",
+    allow_module_level=True,
+)
+
+import json  # noqa: E402 - after the module-level skip, which must run first
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from cli_support import cli  # noqa: E402
+from etl_manifests import open_backend  # noqa: E402
+from etl_manifests.capability import check_store  # type: ignore[import-not-found]  # noqa: E402
+from harness.fixtures import S3Server  # noqa: E402
+
+
+def _expected(root: str, options: dict[str, Any]) -> Any:
+    return check_store(open_backend(root, options))
+
+
+def test_local_disk_report_matches_the_library(tmp_path: Path) -> None:
+    report = _expected(str(tmp_path), {})
+    result = cli("check-store", "--root", str(tmp_path), "--json")
+    assert result.exit_code == (0 if report.ok else 1)
+    assert json.loads(result.stdout) == {"ok": report.ok, "description": report.description}
+
+
+@pytest.mark.s3
+def test_s3_report_matches_the_library(s3_server: S3Server, s3_bucket: str) -> None:
+    root = f"s3://{s3_bucket}/manifests"
+    report = _expected(root, s3_server.storage_options)
+    env = {"ETL_MANIFESTS_STORAGE_OPTIONS": json.dumps(s3_server.storage_options)}
+    result = cli("check-store", "--root", root, env=env)
+    assert result.exit_code == (0 if report.ok else 1)
+    assert report.description in result.stdout
