@@ -275,3 +275,14 @@ def test_no_command_prints_the_help(workdir: Path) -> None:
     assert "Usage: " in result.stdout
     assert "fetch" in result.stdout
     assert result.stderr == ""
+
+
+def test_history_lists_commits_and_compact_folds_them(fetched: list[str], workdir: Path) -> None:
+    commits = json_of(cli("history", "--json"))
+    assert sum(c["put"] for c in commits) == 3
+    assert not any(c["in_snapshot"] for c in commits)
+    result = json_of(cli("compact", "--json"))
+    assert result["commits_folded"] == len(commits)
+    snapshot = json.loads((workdir / "manifests" / "extractor_v1.0.0.json").read_bytes())
+    assert len(snapshot["records"]) == 3
+    assert all(c["in_snapshot"] for c in json_of(cli("history", "--json")))
