@@ -11,12 +11,14 @@ Quick start::
 
 from __future__ import annotations
 
+from .capability import StoreReport, check_store, ensure_store_checked
 from .commitlog import CommitInfo
 from .config import ETLConfig
 from .errors import (
     AlreadyExistsError,
     BackendConfigurationError,
     BackendRegistrationError,
+    BucketNotFoundError,
     ConflictError,
     CorruptManifestError,
     InvalidNameError,
@@ -32,6 +34,7 @@ from .errors import (
     UnknownProcessError,
     UnknownSchemeError,
     UnsupportedFormatError,
+    UnsupportedStoreError,
 )
 from .hookspecs import RegisterBackend, hookimpl
 from .manager import ManifestManager
@@ -53,6 +56,7 @@ __all__ = [
     "BackendConfigurationError",
     "BackendRegistrationError",
     "Blob",
+    "BucketNotFoundError",
     "CheckpointPolicy",
     "CommitInfo",
     "ConflictError",
@@ -76,11 +80,15 @@ __all__ = [
     "SaveRetriesExhaustedError",
     "StorageBackend",
     "StorageError",
+    "StoreReport",
     "TransientStorageError",
     "UnknownProcessError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
+    "UnsupportedStoreError",
     "__version__",
+    "check_store",
+    "ensure_store_checked",
     "hookimpl",
     "open_backend",
 ]

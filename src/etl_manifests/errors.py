@@ -13,11 +13,16 @@ credential: storage options are never formatted into a message.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .capability import StoreReport
 
 __all__ = [
     "AlreadyExistsError",
     "BackendConfigurationError",
     "BackendRegistrationError",
+    "BucketNotFoundError",
     "ConflictError",
     "CorruptManifestError",
     "InvalidNameError",
@@ -33,6 +38,7 @@ __all__ = [
     "UnknownProcessError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
+    "UnsupportedStoreError",
 ]
 
 
@@ -124,12 +130,38 @@ class NotFoundError(StorageError, FileNotFoundError):
     """The object (or its bucket) does not exist."""
 
 
+class BucketNotFoundError(NotFoundError):
+    """The bucket (or container) named by the manifests root does not exist.
+
+    Unlike a missing object, this is never "no manifest yet": a mistyped or deleted
+    bucket must stop the job instead of making every file look new.
+    """
+
+    def __init__(self, message: str, bucket: str = "") -> None:
+        super().__init__(message)
+        self.bucket = bucket
+
+
 class PermissionDeniedError(StorageError, PermissionError):
     """The store refused access; check credentials and the bucket's policy."""
 
 
 class TransientStorageError(StorageError):
     """The store kept failing with retryable errors (throttling, 5xx, resets)."""
+
+
+class UnsupportedStoreError(StorageError, NotImplementedError):
+    """The store does not enforce the conditional writes that saves depend on.
+
+    Raised by the store capability check (:func:`etl_manifests.check_store` found a
+    create over an existing key or a replace with a stale version accepted) and for a
+    store that answers ``501 NotImplemented``. Nothing was written to any manifest.
+    ``report`` holds the check's findings when the check raised it.
+    """
+
+    def __init__(self, message: str, report: StoreReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class ConflictError(ManifestError):
