@@ -366,7 +366,9 @@ class Manifest:
         """Delete staged leftovers of this manifest's killed writes; return how many.
 
         Covers the snapshot and its log. Only objects older than ``min_age`` go, so a
-        write in flight elsewhere is safe.
+        write in flight elsewhere is safe. It sees current objects only: on a versioned
+        S3 bucket the staged objects' noncurrent versions and delete markers stay
+        (expire them with a lifecycle rule; see docs/backends.md).
         """
         cutoff = datetime.now(UTC) - min_age
         removed = 0
