@@ -39,6 +39,11 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+# gcsfs reads this once, when first imported (here: when --cloud opens a gs:// root).
+# Left at its default, gcsfs's file system asks Google's servers for each bucket's type
+# (a 60 s timeout against the emulator), and the harness's running_gcs refuses to start.
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+
 import orjson
 
 from etl_manifests.backends.local import LocalBackend

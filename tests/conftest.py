@@ -3,6 +3,14 @@ fresh ManifestManager singleton."""
 
 from __future__ import annotations
 
+import os
+
+# gcsfs reads this once, when first imported; left at its default ("true"), its file
+# system asks Google's servers for each bucket's type, and against the emulator every
+# ask waits out a 60 s timeout. Set before anything below can import gcsfs; the GCS
+# fixtures refuse to start if gcsfs was imported without it.
+os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
+
 from collections.abc import Iterator
 
 import pytest

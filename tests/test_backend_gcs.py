@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,13 +13,16 @@ import pytest
 from google.oauth2.credentials import Credentials
 
 from etl_manifests.backends.gcs._backend import GCSBackend
+from etl_manifests.capability import check_store, ensure_store_checked
 from etl_manifests.errors import (
     AlreadyExistsError,
+    BucketNotFoundError,
     ConflictError,
     MissingDependencyError,
     NotFoundError,
     PermissionDeniedError,
     TransientStorageError,
+    UnsupportedStoreError,
 )
 from etl_manifests.registry import BackendRegistry, open_backend
 from etl_manifests.storage import ABSENT
@@ -47,6 +53,9 @@ class TestGCSConformance(BackendConformance):
 @pytest.fixture
 def backend(gcs_server: GcsServer, gcs_bucket: str) -> Iterator[GCSBackend]:
     backend = _backend(gcs_server, gcs_bucket)
+    # The store check runs before the first conditional write; running it here keeps
+    # its probe requests out of the tests' request counts and fault rules.
+    ensure_store_checked(backend)
     yield backend
     backend.close()
 
@@ -121,6 +130,64 @@ def test_lost_response_of_conditional_upload_surfaces_as_conflict(
     assert backend.read("m.json").data == b"two"  # the layer above reloads and merges
 
 
+# --- the store capability check ----------------------------------------------------------
+
+
+def test_the_check_passes_where_generations_are_enforced(
+    gcs_server: GcsServer, gcs_bucket: str
+) -> None:
+    backend = _backend(gcs_server, gcs_bucket)
+    report = check_store(backend)
+    assert report.ok, report.description
+    assert report.mode is None
+    assert backend.list() == []  # the probe is gone
+
+
+def test_a_server_ignoring_generation_conditions_is_refused(
+    gcs_server: GcsServer, gcs_bucket: str
+) -> None:
+    assert gcs_server.proxy is not None
+    gcs_server.proxy.ignore_conditions = frozenset({"insert"})
+    backend = _backend(gcs_server, gcs_bucket)
+    with pytest.raises(UnsupportedStoreError) as info:
+        backend.write("m.json", b"x", expect=ABSENT)
+    assert "a create over an existing key was accepted" in str(info.value)
+    assert "a replace with a stale version was accepted" in str(info.value)
+    assert backend.list() == []
+
+
+def test_the_plain_emulator_is_refused_rather_than_trusted(plain_gcs_server: GcsServer) -> None:
+    # gcp-storage-emulator as shipped ignores ifGenerationMatch.
+    bucket = f"plain-{uuid.uuid4().hex[:12]}"
+    plain_gcs_server.create_bucket(bucket)
+    backend = GCSBackend(f"gs://{bucket}/{PREFIX}", {**plain_gcs_server.storage_options, **FAST})
+    with pytest.raises(UnsupportedStoreError, match="does not enforce conditional writes"):
+        ensure_store_checked(backend)
+    with pytest.raises(UnsupportedStoreError):
+        backend.write("m.json", b"x", expect=ABSENT)
+    assert backend.list() == []
+    # Unconditional writes rely on no condition and still work (and read back whole).
+    backend.write("m.json", b'{"a": 1}')
+    assert backend.read("m.json").data == b'{"a": 1}'
+
+
+def test_not_implemented_is_unsupported(gcs_server: GcsServer, gcs_bucket: str) -> None:
+    rule = gcs_server.faults.add(
+        method="POST", query_regex="ifGenerationMatch", status=501, times=None
+    )
+    backend = _backend(gcs_server, gcs_bucket)
+    with pytest.raises(UnsupportedStoreError, match="501 Not Implemented"):
+        backend.write("m.json", b"x", expect=ABSENT)
+    assert rule.fired == 1  # the probe's first create; not retried
+
+
+def test_objects_are_stored_as_json(backend: GCSBackend, gcs_server: GcsServer) -> None:
+    backend.write("m.json", b'{"a": 1}')
+    url = f"{gcs_server.endpoint_url}/storage/v1/b/{backend.bucket}/o/{PREFIX}%2Fm.json"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert json.load(response)["contentType"] == "application/json"
+
+
 # --- retries ---------------------------------------------------------------------------
 
 
@@ -172,16 +239,20 @@ def test_precondition_failures_are_not_retried(backend: GCSBackend, gcs_server: 
 # --- error mapping ---------------------------------------------------------------------
 
 
-def test_missing_bucket_names_the_bucket(gcs_server: GcsServer) -> None:
+def test_missing_bucket_is_bucket_not_found_on_every_operation(gcs_server: GcsServer) -> None:
     backend = GCSBackend("gs://no-such-bucket-here/x", {**gcs_server.storage_options, **FAST})
     for call in (
         lambda: backend.read("m.json"),
         lambda: backend.write("m.json", b"x"),
+        lambda: backend.write("m.json", b"x", expect=ABSENT),  # via the store check
         lambda: backend.list(),
+        lambda: backend.delete("m.json"),
     ):
-        with pytest.raises(NotFoundError, match="no-such-bucket-here") as info:
+        with pytest.raises(BucketNotFoundError, match="no-such-bucket-here") as info:
             call()
         assert "create it" in str(info.value)
+        assert info.value.bucket == "no-such-bucket-here"
+        assert isinstance(info.value, NotFoundError)
 
 
 def test_missing_object_is_not_reported_as_missing_bucket(backend: GCSBackend) -> None:

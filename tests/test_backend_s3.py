@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from etl_manifests.backends.s3._backend import S3Backend
+from etl_manifests.capability import check_store, ensure_store_checked
 from etl_manifests.errors import (
     AlreadyExistsError,
+    BucketNotFoundError,
     ConflictError,
     MissingDependencyError,
     NotFoundError,
     PermissionDeniedError,
     TransientStorageError,
+    UnsupportedStoreError,
 )
 from etl_manifests.registry import BackendRegistry, open_backend
 from etl_manifests.storage import ABSENT, STAGING_MARKER
@@ -59,6 +63,9 @@ class TestS3PutCommitConformance(BackendConformance):
 @pytest.fixture
 def backend(s3_server: S3Server, s3_bucket: str) -> Iterator[S3Backend]:
     backend = _backend(s3_server, s3_bucket)
+    # The store check runs before the first conditional write; running it here keeps
+    # its probe requests out of the tests' request counts and fault rules.
+    ensure_store_checked(backend)
     yield backend
     backend.close()
 
@@ -163,6 +170,121 @@ def test_lost_response_of_conditional_copy_surfaces_as_conflict(
     assert backend.read("m.json").data == b"two"  # the layer above reloads and merges
 
 
+# --- the commit mode, chosen by the store capability check -------------------------------
+
+
+def test_copy_mode_is_chosen_where_the_store_enforces_copy_conditions(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    backend = _backend(s3_server, s3_bucket)
+    assert backend.commit is None
+    report = check_store(backend)
+    assert report.ok, report.description
+    assert report.mode == "copy"
+    assert backend.commit == "copy"
+    assert report.rejected == ()
+    assert _all_keys(s3_server, s3_bucket) == []  # the probe is gone
+
+
+def test_put_mode_is_chosen_where_copy_conditions_are_ignored(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    assert s3_server.proxy is not None
+    s3_server.proxy.ignore_conditions = frozenset({"CopyObject"})
+    backend = _backend(s3_server, s3_bucket)
+    report = check_store(backend)
+    assert report.ok
+    assert report.mode == "put"
+    assert backend.commit == "put"
+    assert [r.mode for r in report.rejected] == ["copy"]
+    assert "a create over an existing key was accepted" in report.description
+
+
+def test_a_store_ignoring_every_condition_is_refused_before_anything_is_written(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    assert s3_server.proxy is not None
+    s3_server.proxy.ignore_conditions = frozenset({"CopyObject", "PutObject"})
+    backend = _backend(s3_server, s3_bucket)
+    with pytest.raises(UnsupportedStoreError) as info:
+        backend.write("m.json", b"x", expect=ABSENT)
+    message = str(info.value)
+    assert "commit mode 'copy'" in message
+    assert "commit mode 'put'" in message
+    assert s3_bucket in message
+    assert _all_keys(s3_server, s3_bucket) == []
+
+
+@pytest.mark.parametrize(("configured", "ignored"), [("copy", "CopyObject"), ("put", "PutObject")])
+def test_a_configured_mode_is_verified_not_trusted(
+    s3_server: S3Server, s3_bucket: str, configured: str, ignored: str
+) -> None:
+    assert s3_server.proxy is not None
+    s3_server.proxy.ignore_conditions = frozenset({ignored})
+    backend = _backend(s3_server, s3_bucket, etl_manifests_commit=configured)
+    with pytest.raises(UnsupportedStoreError, match="the configured one, was tried"):
+        ensure_store_checked(backend)
+    assert backend.commit == configured  # never switched behind the user's back
+
+
+def test_the_mode_is_chosen_only_before_the_first_conditional_write(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    backend = _backend(s3_server, s3_bucket)
+    writes = s3_server.faults.add(method="PUT", action="delay", times=None)
+    with pytest.raises(NotFoundError):
+        backend.read("m.json")  # a read-only user needs no write access
+    backend.list()
+    assert writes.fired == 0
+    assert backend.commit is None
+    backend.write("m.json", b"x")  # unconditional: no check needed, one PUT
+    assert writes.fired == 1
+    assert backend.commit is None
+    backend.write("m.json", b"y", expect=backend.read("m.json").version)
+    assert backend.commit == "copy"
+
+
+def test_not_implemented_is_unsupported_and_not_retried(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    # Stores such as Backblaze B2 answer conditional writes with 501 NotImplemented.
+    rule = s3_server.faults.add(method="PUT", header="if-none-match", status=501, times=None)
+    backend = _backend(s3_server, s3_bucket, etl_manifests_commit="put")
+    with pytest.raises(UnsupportedStoreError, match="501 NotImplemented"):
+        backend.write("m.json", b"x", expect=ABSENT)
+    assert rule.fired == 1  # the probe's first create; not retried as a 5xx
+    assert _all_keys(s3_server, s3_bucket) == []
+
+
+def test_a_plain_moto_store_gets_put_mode(plain_s3_server: S3Server) -> None:
+    # moto evaluates If-Match / If-None-Match on PutObject but ignores them on CopyObject.
+    bucket = f"plain-{uuid.uuid4().hex[:12]}"
+    plain_s3_server.create_bucket(bucket)
+    backend = S3Backend(f"s3://{bucket}/{PREFIX}", {**plain_s3_server.storage_options, **FAST})
+    report = check_store(backend)
+    assert report.ok
+    assert backend.commit == "put"
+    (copy,) = report.rejected
+    assert copy.mode == "copy"
+    assert not copy.create_refused
+    assert not copy.stale_replace_refused
+    token = backend.write("m.json", b"one", expect=ABSENT)
+    backend.write("m.json", b"two", expect=token)
+    with pytest.raises(ConflictError):
+        backend.write("m.json", b"three", expect=token)
+
+
+def test_copy_mode_on_plain_moto_is_refused(plain_s3_server: S3Server) -> None:
+    bucket = f"plain-{uuid.uuid4().hex[:12]}"
+    plain_s3_server.create_bucket(bucket)
+    options = {**plain_s3_server.storage_options, **FAST, "etl_manifests_commit": "copy"}
+    backend = S3Backend(f"s3://{bucket}/{PREFIX}", options)
+    with pytest.raises(UnsupportedStoreError, match="commit mode 'copy'"):
+        backend.write("m.json", b"x", expect=ABSENT)
+    listing = plain_s3_server.client().list_objects_v2(Bucket=bucket)
+    assert listing.get("Contents", []) == []
+
+
 # --- retries ---------------------------------------------------------------------------
 
 
@@ -217,16 +339,20 @@ def test_precondition_failures_are_not_retried(backend: S3Backend, s3_server: S3
 # --- error mapping ---------------------------------------------------------------------
 
 
-def test_missing_bucket_names_the_bucket(s3_server: S3Server) -> None:
+def test_missing_bucket_is_bucket_not_found_on_every_operation(s3_server: S3Server) -> None:
     backend = S3Backend("s3://no-such-bucket-here/x", {**s3_server.storage_options, **FAST})
     for call in (
         lambda: backend.read("m.json"),
         lambda: backend.write("m.json", b"x"),
+        lambda: backend.write("m.json", b"x", expect=ABSENT),  # via the store check
         lambda: backend.list(),
+        lambda: backend.delete("m.json"),
     ):
-        with pytest.raises(NotFoundError, match="no-such-bucket-here") as info:
+        with pytest.raises(BucketNotFoundError, match="no-such-bucket-here") as info:
             call()
         assert "create it" in str(info.value)
+        assert info.value.bucket == "no-such-bucket-here"
+        assert isinstance(info.value, NotFoundError)
 
 
 def test_access_denied_maps_to_permission_error(backend: S3Backend, s3_server: S3Server) -> None:

@@ -1,26 +1,17 @@
-"""``etl-manifests check-store``: the store capability check on the command line.
-
-Enable when ``etl_manifests.capability`` is merged: delete the skip below and add
-``"check_store"`` to ``BUILTIN_COMMANDS`` in ``etl_manifests/cli/app.py``.
-"""
+"""``etl-manifests check-store``: the store capability check on the command line."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-pytest.skip(
-    "enable once etl_manifests.capability lands (see this module's docstring)",
-    allow_module_level=True,
-)
-
-import json  # noqa: E402 - after the module-level skip, which must run first
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from cli_support import cli  # noqa: E402
-from etl_manifests import open_backend  # noqa: E402
-from etl_manifests.capability import check_store  # type: ignore[import-not-found]  # noqa: E402
-from harness.fixtures import S3Server  # noqa: E402
+from cli_support import cli
+from etl_manifests import open_backend
+from etl_manifests.capability import check_store  # type: ignore[import-not-found]
+from harness.fixtures import S3Server
 
 
 def _expected(root: str, options: dict[str, Any]) -> Any:

@@ -314,3 +314,30 @@ def test_fault_fires_at_most_times(gcs_server: GcsServer, gcs_bucket: str) -> No
     statuses = [_upload(gcs_server, gcs_bucket, b"v1").status_code for _ in range(3)]
     assert statuses == [500, 500, 200]
     assert rule.fired == 2
+
+
+# ------------------------------------------------- a store that ignores conditions
+
+
+def test_ignoring_insert_conditions_lets_conditional_uploads_land(
+    gcs_server: GcsServer, gcs_bucket: str
+) -> None:
+    assert gcs_server.proxy is not None
+    stale = _upload(gcs_server, gcs_bucket, b"old").json()["generation"]
+    _upload(gcs_server, gcs_bucket, b"current")
+    gcs_server.proxy.ignore_conditions = frozenset({"insert"})
+    assert _upload(gcs_server, gcs_bucket, b"over", ifGenerationMatch="0").status_code == 200
+    assert _read(gcs_server, gcs_bucket) == b"over"
+    assert _upload(gcs_server, gcs_bucket, b"stale", ifGenerationMatch=stale).status_code == 200
+    assert _read(gcs_server, gcs_bucket) == b"stale"
+    # Deletes are not uploads: their conditions still hold.
+    resp = requests.delete(
+        _object_url(gcs_server, gcs_bucket), params={"ifGenerationMatch": stale}, timeout=30
+    )
+    _assert_condition_not_met(resp)
+
+
+def test_ignore_conditions_takes_only_known_operations(gcs_server: GcsServer) -> None:
+    assert gcs_server.proxy is not None
+    with pytest.raises(ValueError, match="PutObject"):
+        gcs_server.proxy.ignore_conditions = frozenset({"PutObject"})

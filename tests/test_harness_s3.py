@@ -365,3 +365,59 @@ def test_fault_clear_removes_rules(s3_server: S3Server, s3_bucket: str) -> None:
     client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"v1")
     assert rule.fired == 0
     assert s3_server.faults.rules == []
+
+
+# ------------------------------------------------- a store that ignores conditions
+
+
+def _copy(client: Any, bucket: str, **conditions: str) -> None:
+    client.copy_object(
+        Bucket=bucket, Key=KEY, CopySource={"Bucket": bucket, "Key": "src"}, **conditions
+    )
+
+
+def test_ignoring_copy_conditions_lets_conditional_copies_land(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    assert s3_server.proxy is not None
+    client = _no_retry_client(s3_server)
+    client.put_object(Bucket=s3_bucket, Key="src", Body=b"new")
+    stale = client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"old")["ETag"]
+    client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"current")
+    s3_server.proxy.ignore_conditions = frozenset({"CopyObject"})
+    _copy(client, s3_bucket, IfNoneMatch="*")
+    assert _body(client, s3_bucket) == b"new"
+    client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"current")
+    _copy(client, s3_bucket, IfMatch=stale)
+    assert _body(client, s3_bucket) == b"new"
+    # PutObject conditions are still enforced.
+    with pytest.raises(ClientError) as info:
+        client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"x", IfNoneMatch="*")
+    assert _error(info.value) == (412, "PreconditionFailed")
+
+
+def test_ignoring_put_conditions_hides_them_from_moto_too(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    # moto evaluates PutObject conditions itself: the proxy must strip them.
+    assert s3_server.proxy is not None
+    client = _no_retry_client(s3_server)
+    stale = client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"old")["ETag"]
+    client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"current")
+    s3_server.proxy.ignore_conditions = frozenset({"PutObject"})
+    client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"over", IfNoneMatch="*")
+    assert _body(client, s3_bucket) == b"over"
+    client.put_object(Bucket=s3_bucket, Key=KEY, Body=b"stale", IfMatch=stale)
+    assert _body(client, s3_bucket) == b"stale"
+    # CopyObject conditions are still enforced.
+    client.put_object(Bucket=s3_bucket, Key="src", Body=b"new")
+    with pytest.raises(ClientError) as info:
+        _copy(client, s3_bucket, IfNoneMatch="*")
+    assert _error(info.value) == (412, "PreconditionFailed")
+
+
+def test_ignore_conditions_takes_only_known_operations(s3_server: S3Server) -> None:
+    assert s3_server.proxy is not None
+    with pytest.raises(ValueError, match="insert"):
+        s3_server.proxy.ignore_conditions = frozenset({"insert"})
+    assert s3_server.proxy.ignore_conditions == frozenset()

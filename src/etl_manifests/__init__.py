@@ -12,12 +12,14 @@ Quick start::
 from __future__ import annotations
 
 from ._forksafe import register_after_fork
+from .capability import StoreReport, check_store, ensure_store_checked
 from .commitlog import CommitInfo
 from .config import ETLConfig
 from .errors import (
     AlreadyExistsError,
     BackendConfigurationError,
     BackendRegistrationError,
+    BucketNotFoundError,
     ConfigurationError,
     ConflictError,
     CorruptManifestError,
@@ -37,6 +39,7 @@ from .errors import (
     UnknownProcessError,
     UnknownSchemeError,
     UnsupportedFormatError,
+    UnsupportedStoreError,
 )
 from .hookspecs import RegisterBackend, hookimpl
 from .manager import ManifestManager
@@ -71,6 +74,7 @@ __all__ = [
     "BackendConfigurationError",
     "BackendRegistrationError",
     "Blob",
+    "BucketNotFoundError",
     "CheckpointPolicy",
     "CommitInfo",
     "ConfigurationError",
@@ -100,14 +104,18 @@ __all__ = [
     "SaveRetriesExhaustedError",
     "StorageBackend",
     "StorageError",
+    "StoreReport",
     "TransferError",
     "TransientStorageError",
     "UnknownFieldError",
     "UnknownProcessError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
+    "UnsupportedStoreError",
     "VerifyReport",
     "__version__",
+    "check_store",
+    "ensure_store_checked",
     "fetch",
     "fetch_many",
     "hookimpl",

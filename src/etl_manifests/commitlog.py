@@ -60,6 +60,7 @@ from .document import decode, encode
 from .entry import LogEntry, decode_entry, encode_entry
 from .errors import (
     AlreadyExistsError,
+    BucketNotFoundError,
     ConflictError,
     CorruptManifestError,
     NotFoundError,
@@ -597,4 +598,4 @@ class CommitLog:
 
 def _is_missing_bucket(exc: NotFoundError) -> bool:
     # A missing bucket is not a missing manifest: loading must not pretend it is empty.
-    return type(exc).__name__ == "BucketNotFoundError"
+    return isinstance(exc, BucketNotFoundError)

@@ -15,11 +15,16 @@ chained nor quoted unfiltered; its type and a scrubbed summary of its text are.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .capability import StoreReport
 
 __all__ = [
     "AlreadyExistsError",
     "BackendConfigurationError",
     "BackendRegistrationError",
+    "BucketNotFoundError",
     "ConfigurationError",
     "ConflictError",
     "CorruptManifestError",
@@ -39,6 +44,7 @@ __all__ = [
     "UnknownProcessError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
+    "UnsupportedStoreError",
 ]
 
 
@@ -152,6 +158,18 @@ class NotFoundError(StorageError, FileNotFoundError):
     """The object (or its bucket) does not exist."""
 
 
+class BucketNotFoundError(NotFoundError):
+    """The bucket (or container) named by the manifests root does not exist.
+
+    Unlike a missing object, this is never "no manifest yet": a mistyped or deleted
+    bucket must stop the job instead of making every file look new.
+    """
+
+    def __init__(self, message: str, bucket: str = "") -> None:
+        super().__init__(message)
+        self.bucket = bucket
+
+
 class PermissionDeniedError(StorageError, PermissionError):
     """The store refused access; check credentials and the bucket's policy."""
 
@@ -167,6 +185,20 @@ class TransferError(ManifestError, OSError):
     Raised by the download and record helpers (:mod:`etl_manifests.tools`); nothing was
     recorded and no partial file was left under the destination's name.
     """
+
+
+class UnsupportedStoreError(StorageError, NotImplementedError):
+    """The store does not enforce the conditional writes that saves depend on.
+
+    Raised by the store capability check (:func:`etl_manifests.check_store` found a
+    create over an existing key or a replace with a stale version accepted) and for a
+    store that answers ``501 NotImplemented``. Nothing was written to any manifest.
+    ``report`` holds the check's findings when the check raised it.
+    """
+
+    def __init__(self, message: str, report: StoreReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 class ConflictError(ManifestError):

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._forksafe import register_after_fork, renewed
+from .capability import ensure_store_checked
 from .commitlog import CommitInfo, CommitLog
 from .document import format_validation_error
 from .errors import CorruptManifestError, InvalidNameError, InvalidRecordError
@@ -112,6 +113,7 @@ class Manifest:
             check_owner=self._check_owner,
             retry=self.retry,
             policy=self.checkpoint_policy,
+            before_first_write=ensure_store_checked,
         )
         register_after_fork(self, Manifest._after_fork)
         if load:
@@ -365,7 +367,9 @@ class Manifest:
         """Delete staged leftovers of this manifest's killed writes; return how many.
 
         Covers the snapshot and its log. Only objects older than ``min_age`` go, so a
-        write in flight elsewhere is safe.
+        write in flight elsewhere is safe. It sees current objects only: on a versioned
+        S3 bucket the staged objects' noncurrent versions and delete markers stay
+        (expire them with a lifecycle rule; see docs/backends.md).
         """
         cutoff = datetime.now(UTC) - min_age
         removed = 0

@@ -24,6 +24,17 @@ What every backend guarantees (and :mod:`etl_manifests.testing` checks):
 Staged objects: backends that write in two steps put the first step under a key made by
 :func:`staging_key`, so leftovers of a killed writer are recognisable, ignored by readers
 (nobody reads them) and removable with :meth:`etl_manifests.Manifest.cleanup_staged`.
+
+The store capability check (:mod:`etl_manifests.capability`) proves, before a backend's
+first conditional write, that the store really refuses a create over an existing key and
+a replace with a stale token. It uses only the primitives above, on keys made by
+:func:`probe_key`; each such key is used by exactly one caller and deleted afterwards, so
+a backend may drop any per-key bookkeeping (a lock file) when one is deleted.
+
+A backend that can commit in more than one way overrides two optional hooks, and the
+check picks the way the store honours: :meth:`StorageBackend.commit_modes` names the
+candidates in order of preference, :meth:`StorageBackend.use_commit_mode` switches to
+one. The defaults (no modes) mean "one way, checked as it is".
 """
 
 from __future__ import annotations
@@ -38,12 +49,15 @@ from typing import Any, Final, Literal, TypeAlias
 
 __all__ = [
     "ABSENT",
+    "PROBE_MARKER",
     "STAGING_MARKER",
     "Blob",
     "Expect",
     "ObjectInfo",
     "StorageBackend",
+    "is_probe_key",
     "is_staging_key",
+    "probe_key",
     "staging_key",
 ]
 
@@ -76,6 +90,21 @@ def is_staging_key(key: str, of: str | None = None) -> bool:
     if not marker or len(suffix) != 32:
         return False
     return of is None or base == of
+
+
+#: Starts the keys the store capability check writes (and deletes again).
+PROBE_MARKER: Final = ".etl-manifests-probe-"
+
+
+def probe_key() -> str:
+    """Return a fresh key, unique per call, for one run of the store capability check."""
+    return f"{PROBE_MARKER}{uuid.uuid4().hex}"
+
+
+def is_probe_key(key: str) -> bool:
+    """Whether ``key`` was made by :func:`probe_key`."""
+    name = key.rpartition("/")[2]
+    return name.startswith(PROBE_MARKER) and len(name) == len(PROBE_MARKER) + 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +168,27 @@ class StorageBackend(ABC):
         Override it when ``root`` is not a prefix that ``/key`` can follow (a query string).
         """
         return f"{self.root.rstrip('/')}/{key}"
+
+    def commit_modes(self) -> tuple[str, ...]:
+        """Optional hook: the ways this backend can commit a write, best first.
+
+        The store capability check tries them in this order (switching with
+        :meth:`use_commit_mode`) and keeps the first one whose conditions the store
+        enforces; if none is, it raises
+        :class:`~etl_manifests.errors.UnsupportedStoreError`. Return only the mode the
+        user configured, if they did, so that it is verified rather than replaced. The
+        default, ``()``, means the backend has one way to commit and the check probes it
+        as it is.
+        """
+        return ()
+
+    def use_commit_mode(self, mode: str) -> None:
+        """Optional hook: commit later writes with ``mode``, one of :meth:`commit_modes`.
+
+        Called only by the capability check, while no other write of this backend runs.
+        The default refuses, since the default :meth:`commit_modes` names none.
+        """
+        raise ValueError(f"{type(self).__name__} has no commit mode {mode!r}")
 
     def close(self) -> None:  # noqa: B027 - optional hook, empty by default
         """Release connections; the default does nothing.

@@ -21,6 +21,7 @@ import threading
 
 import pytest
 
+from .capability import check_store
 from .errors import AlreadyExistsError, ConflictError, NotFoundError
 from .storage import ABSENT, Blob, StorageBackend, is_staging_key, staging_key
 
@@ -219,3 +220,15 @@ class BackendConformance:
         with pytest.raises(ConflictError):
             backend.write("m.json", b"three", expect=token)
         assert [info.key for info in backend.list("")] == ["m.json"]
+
+    # --- the store capability check -----------------------------------------------------
+
+    def test_store_capability_check_passes(self, backend: StorageBackend) -> None:
+        report = check_store(backend)
+        assert report.ok, report.description
+
+    def test_store_capability_check_leaves_no_objects(self, backend: StorageBackend) -> None:
+        backend.write("m.json", b"kept")
+        check_store(backend)
+        assert [info.key for info in backend.list("")] == ["m.json"]
+        assert backend.read("m.json").data == b"kept"

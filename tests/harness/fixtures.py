@@ -17,10 +17,16 @@ Load with ``pytest_plugins = ["harness.fixtures"]``.  Fixtures:
 ``file_server`` (function)
     A :class:`~harness.http_files.FileServer`: in-memory files over HTTP, with
     request counters.
+``plain_s3_server``, ``plain_gcs_server`` (session)
+    The same emulators with *no* proxy in front: the stores exactly as shipped
+    (moto ignores conditions on CopyObject; the GCS emulator ignores
+    ``ifGenerationMatch`` and sends no ``x-goog-generation``), for proving that
+    the library refuses what a store does not enforce.  No fault rules.
 
 Servers bind 127.0.0.1 on ports chosen by the OS and stop at session end.
 Clients must talk to ``endpoint_url`` (the proxy), never to ``upstream_url``,
-or the precondition enforcement and fault injection are bypassed.
+or the precondition enforcement and fault injection are bypassed.  The bucket
+fixtures also switch the proxy's ``ignore_conditions`` back to "enforce all".
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -50,25 +57,28 @@ _AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
+_NO_PROXY = "this server has no proxy (a plain_*_server fixture): no fault rules"
 # Variables that would redirect or re-credential AWS clients away from the emulator.
 _AWS_ENV_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CONFIG_FILE")
 
 
 @dataclass(frozen=True)
 class S3Server:
-    """A running moto server and the proxy in front of it."""
+    """A running moto server and the proxy in front of it (``proxy`` None: plain moto)."""
 
-    proxy: ConditionalProxy
+    proxy: ConditionalProxy | None
     upstream_url: str
 
     @property
     def endpoint_url(self) -> str:
-        """The proxy's URL; point every S3 client here."""
-        return self.proxy.endpoint_url
+        """The proxy's URL (plain: moto's); point every S3 client here."""
+        return self.proxy.endpoint_url if self.proxy else self.upstream_url
 
     @property
     def faults(self) -> FaultRules:
         """Fault rules applied by the proxy to every request."""
+        if self.proxy is None:
+            raise RuntimeError(_NO_PROXY)
         return self.proxy.faults
 
     @property
@@ -85,7 +95,7 @@ class S3Server:
         self.client().create_bucket(Bucket=name)
 
     def client(self, **config: Any) -> Any:
-        """A boto3 S3 client on the proxy; ``config`` goes to ``botocore.config.Config``."""
+        """A boto3 S3 client on ``endpoint_url``; ``config`` goes to ``botocore.config.Config``."""
         import boto3
         from botocore.config import Config
 
@@ -101,20 +111,22 @@ class S3Server:
 
 @dataclass(frozen=True)
 class GcsServer:
-    """A running gcp-storage-emulator and the proxy in front of it."""
+    """A running gcp-storage-emulator and the proxy in front of it (``proxy`` None: plain)."""
 
-    proxy: ConditionalProxy
+    proxy: ConditionalProxy | None
     upstream_url: str
     project: str = GCS_PROJECT
 
     @property
     def endpoint_url(self) -> str:
-        """The proxy's URL; point every GCS client here."""
-        return self.proxy.endpoint_url
+        """The proxy's URL (plain: the emulator's); point every GCS client here."""
+        return self.proxy.endpoint_url if self.proxy else self.upstream_url
 
     @property
     def faults(self) -> FaultRules:
         """Fault rules applied by the proxy to every request."""
+        if self.proxy is None:
+            raise RuntimeError(_NO_PROXY)
         return self.proxy.faults
 
     @property
@@ -140,11 +152,14 @@ def _unique_bucket_name() -> str:
 
 
 @contextlib.contextmanager
-def running_s3(proxy_class: type[ConditionalProxy] = ConditionalProxy) -> Iterator[S3Server]:
+def running_s3(
+    proxy_class: type[ConditionalProxy] | None = ConditionalProxy,
+) -> Iterator[S3Server]:
     """moto on a free loopback port behind a ``proxy_class`` proxy, for the block's length.
 
     The ``s3_server`` fixture uses it; so can scripts (the benchmarks pass a counting
-    proxy). While it runs, the ``AWS_*`` variables point clients at dummy credentials.
+    proxy). ``proxy_class=None``: no proxy, plain moto. While it runs, the ``AWS_*``
+    variables point clients at dummy credentials.
     """
     from moto.server import ThreadedMotoServer
 
@@ -161,11 +176,12 @@ def running_s3(proxy_class: type[ConditionalProxy] = ConditionalProxy) -> Iterat
         moto.start()
         host, port = moto.get_host_and_port()
         upstream = f"http://{host}:{port}"
-        proxy = proxy_class(upstream, "s3").start()
+        proxy = proxy_class(upstream, "s3").start() if proxy_class else None
         try:
             yield S3Server(proxy=proxy, upstream_url=upstream)
         finally:
-            proxy.stop()
+            if proxy is not None:
+                proxy.stop()
             try:
                 urllib.request.urlopen(
                     urllib.request.Request(f"{upstream}/moto-api/reset", method="POST"),
@@ -191,17 +207,34 @@ def s3_bucket(s3_server: S3Server) -> Iterator[str]:
         yield name
     finally:
         s3_server.faults.clear()
+        _enforce_all(s3_server.proxy)
+
+
+@pytest.fixture(scope="session")
+def plain_s3_server() -> Iterator[S3Server]:
+    """moto on a free loopback port with no proxy: conditions as moto enforces them."""
+    with running_s3(proxy_class=None) as server:
+        yield server
+
+
+def _enforce_all(proxy: ConditionalProxy | None) -> None:
+    if proxy is not None:
+        proxy.ignore_conditions = frozenset()
 
 
 @contextlib.contextmanager
-def running_gcs(proxy_class: type[ConditionalProxy] = ConditionalProxy) -> Iterator[GcsServer]:
+def running_gcs(
+    proxy_class: type[ConditionalProxy] | None = ConditionalProxy,
+) -> Iterator[GcsServer]:
     """The in-memory GCS emulator on a free loopback port behind a ``proxy_class`` proxy.
 
     The ``gcs_server`` fixture uses it; so can scripts (the benchmarks pass a counting
-    proxy). While it runs, ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set.
+    proxy). ``proxy_class=None``: no proxy, the emulator as shipped. While it runs,
+    ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set.
     """
     from gcp_storage_emulator.server import create_server
 
+    _refuse_experimental_gcsfs()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
         emulator = create_server("127.0.0.1", 0, in_memory=True)
@@ -213,13 +246,36 @@ def running_gcs(proxy_class: type[ConditionalProxy] = ConditionalProxy) -> Itera
             upstream = f"http://127.0.0.1:{port}"
             # The emulator serves one request at a time with a listen backlog of 5;
             # more simultaneous connections would stall on SYN retransmits.
-            proxy = proxy_class(upstream, "gcs", max_upstream_connections=4).start()
+            proxy = (
+                proxy_class(upstream, "gcs", max_upstream_connections=4).start()
+                if proxy_class
+                else None
+            )
             try:
                 yield GcsServer(proxy=proxy, upstream_url=upstream)
             finally:
-                proxy.stop()
+                if proxy is not None:
+                    proxy.stop()
         finally:
             emulator.stop()
+
+
+def _refuse_experimental_gcsfs() -> None:
+    """Fail at once if gcsfs chose its experimental file system when it was imported.
+
+    gcsfs reads ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT`` once, at import; unless it is
+    ``false``, every file operation first asks Google's servers for the bucket's type,
+    and against an emulator each ask waits out a 60 s timeout. Failing here turns that
+    silent wait (minutes per run) into an error naming the fix.
+    """
+    gcsfs = sys.modules.get("gcsfs")
+    if gcsfs is not None and gcsfs.GCSFileSystem is not gcsfs.core.GCSFileSystem:
+        raise RuntimeError(
+            "gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false was set, so "
+            "its file system looks up bucket types on Google's servers (a 60 s timeout per "
+            "call against the emulator); set the variable before anything imports gcsfs "
+            "(tests/conftest.py does)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -238,6 +294,14 @@ def gcs_bucket(gcs_server: GcsServer) -> Iterator[str]:
         yield name
     finally:
         gcs_server.faults.clear()
+        _enforce_all(gcs_server.proxy)
+
+
+@pytest.fixture(scope="session")
+def plain_gcs_server() -> Iterator[GcsServer]:
+    """The GCS emulator with no proxy: no ``ifGenerationMatch``, no ``x-goog-generation``."""
+    with running_gcs(proxy_class=None) as server:
+        yield server
 
 
 @pytest.fixture

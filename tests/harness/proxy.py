@@ -16,7 +16,11 @@ of one emulator and:
   same lock as the bytes so the two always agree;
 * applies :class:`FaultRule` s (connection resets, error statuses, delays, and
   "the write landed but the response was lost") added through
-  :attr:`ConditionalProxy.faults`.
+  :attr:`ConditionalProxy.faults`;
+* on request, plays a store that ignores write conditions on some operations
+  (:attr:`ConditionalProxy.ignore_conditions`): it then strips the conditions and
+  forwards the write unconditionally, so the library's store capability check can be
+  tested against every combination real stores show.
 
 Everything else is forwarded unchanged, keeping the client's ``Host`` and
 signature headers.  Request bodies are buffered (they are small documents);
@@ -51,6 +55,7 @@ from typing import Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 __all__ = [
+    "IGNORABLE_OPERATIONS",
     "ConditionalProxy",
     "Dialect",
     "FaultAction",
@@ -297,6 +302,8 @@ class _Exchange:
     forward_url: str | None = None
     forward_body: bytes | None = None
     forward_content_type: str | None = None
+    # Request headers (lower-case) not to forward.
+    drop_headers: frozenset[str] = frozenset()
 
     @property
     def params(self) -> dict[str, list[str]]:
@@ -343,6 +350,10 @@ _S3_FAULT_CODES: dict[int, tuple[str, str]] = {
     ),
     403: ("AccessDenied", "Access Denied"),
     429: ("SlowDown", "Please reduce your request rate."),
+    501: (
+        "NotImplemented",
+        "A header you provided implies functionality that is not implemented.",
+    ),
 }
 
 _GCS_FAULT_CODES: dict[int, tuple[str, str]] = {
@@ -351,6 +362,7 @@ _GCS_FAULT_CODES: dict[int, tuple[str, str]] = {
     503: ("backendError", "Backend Error"),
     429: ("rateLimitExceeded", "The total number of changes to the object exceeds the rate limit."),
     403: ("forbidden", "Forbidden"),
+    501: ("notImplemented", "Not Implemented"),
 }
 
 
@@ -619,6 +631,49 @@ def _gcs_plan(ex: _Exchange) -> _Plan:
     return _Plan(lock_key=target, check=_gcs_write_check(creates))
 
 
+# ------------------------------------------------- stores that ignore conditions
+
+#: Operations whose write conditions :attr:`ConditionalProxy.ignore_conditions` can
+#: switch off, per dialect (S3 API names; GCS ``insert`` is any upload).
+IGNORABLE_OPERATIONS: dict[str, frozenset[str]] = {
+    "s3": frozenset({"PutObject", "CopyObject"}),
+    "gcs": frozenset({"insert"}),
+}
+_S3_CONDITION_HEADERS = frozenset({"if-match", "if-none-match"})
+_GCS_CONDITION_PARAMS = frozenset(
+    {
+        "ifGenerationMatch",
+        "ifGenerationNotMatch",
+        "ifMetagenerationMatch",
+        "ifMetagenerationNotMatch",
+    }
+)
+
+
+def _operation(dialect: Dialect, ex: _Exchange) -> str | None:
+    """The write operation a request is, in :data:`IGNORABLE_OPERATIONS` terms, or None."""
+    if dialect == "gcs":
+        return "insert" if ex.method == "POST" and _GCS_UPLOAD_RE.match(ex.path) else None
+    parts = ex.path.lstrip("/").split("/", 1)
+    if ex.method != "PUT" or len(parts) != 2 or not parts[1] or set(ex.params) & _S3_SUBRESOURCES:
+        return None
+    return "CopyObject" if "x-amz-copy-source" in ex.headers else "PutObject"
+
+
+def _strip_conditions(dialect: Dialect, ex: _Exchange) -> None:
+    """Make the upstream receive ``ex`` without its write conditions."""
+    if dialect == "s3":
+        ex.drop_headers = ex.drop_headers | _S3_CONDITION_HEADERS
+        return
+    path, _, query = (ex.forward_url or f"{ex.path}?{ex.query}").partition("?")
+    kept = [
+        part
+        for part in query.split("&")
+        if part and part.split("=", 1)[0] not in _GCS_CONDITION_PARAMS
+    ]
+    ex.forward_url = path + ("?" + "&".join(kept) if kept else "")
+
+
 # ------------------------------------------------------------------------ the proxy
 
 
@@ -773,6 +828,8 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in self.headers.items()
             if name.lower() not in _HOP_BY_HOP and name.lower() not in listed
         ]
+        if ex.drop_headers:
+            out = [(k, v) for k, v in out if k.lower() not in ex.drop_headers]
         if ex.forward_content_type is not None:
             out = [(k, v) for k, v in out if k.lower() != "content-type"]
             out.append(("Content-Type", ex.forward_content_type))
@@ -906,12 +963,42 @@ class ConditionalProxy:
             if max_upstream_connections
             else None
         )
-        self._plan: Callable[[_Exchange], _Plan] = _s3_plan if dialect == "s3" else _gcs_plan
+        self._dialect_plan: Callable[[_Exchange], _Plan] = (
+            _s3_plan if dialect == "s3" else _gcs_plan
+        )
+        self._ignore_conditions: frozenset[str] = frozenset()
         self._fault_response: Callable[[int], _Response] = (
             _s3_fault if dialect == "s3" else _gcs_fault
         )
         self._server = _ProxyServer((host, port), self)
         self._thread: threading.Thread | None = None
+
+    @property
+    def ignore_conditions(self) -> frozenset[str]:
+        """Operations whose write conditions the proxy ignores (empty: enforce all).
+
+        Names come from :data:`IGNORABLE_OPERATIONS` for the proxy's dialect. For those
+        operations the proxy neither checks the conditions nor lets the emulator see
+        them (moto would check PutObject's itself): the write lands unconditionally,
+        as on a store that ignores them. Changing it affects requests that start after.
+        """
+        return self._ignore_conditions
+
+    @ignore_conditions.setter
+    def ignore_conditions(self, operations: frozenset[str] | set[str]) -> None:
+        unknown = set(operations) - IGNORABLE_OPERATIONS[self.dialect]
+        if unknown:
+            raise ValueError(f"cannot ignore conditions on {sorted(unknown)} ({self.dialect})")
+        self._ignore_conditions = frozenset(operations)
+
+    def _plan(self, ex: _Exchange) -> _Plan:
+        plan = self._dialect_plan(ex)
+        ignored = self._ignore_conditions
+        if ignored and _operation(self.dialect, ex) in ignored:
+            _strip_conditions(self.dialect, ex)
+            # Still serialised per object, like every write; just never refused.
+            return _Plan(lock_key=plan.lock_key)
+        return plan
 
     @property
     def endpoint_url(self) -> str:

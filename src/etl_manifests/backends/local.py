@@ -61,7 +61,16 @@ from ..errors import (
     TransientStorageError,
 )
 from ..hookspecs import RegisterBackend, hookimpl
-from ..storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend, is_staging_key, staging_key
+from ..storage import (
+    ABSENT,
+    Blob,
+    Expect,
+    ObjectInfo,
+    StorageBackend,
+    is_probe_key,
+    is_staging_key,
+    staging_key,
+)
 
 __all__ = ["LOCK_TIMEOUT", "MTIME_STEPS", "LocalBackend"]
 
@@ -279,6 +288,10 @@ class LocalBackend(StorageBackend):
                 path.unlink(missing_ok=True)
             except OSError as exc:
                 raise _storage_error(exc, self.url(key), "delete") from exc
+            if is_probe_key(key):
+                # The store check's key is used by one caller only (storage.probe_key):
+                # nobody can be waiting on its lock, so the lock file can go too.
+                path.with_name(f".{path.name}.lock").unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         if not self._dir.is_dir():

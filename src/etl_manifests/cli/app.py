@@ -39,7 +39,14 @@ __all__ = ["BUILTIN_COMMANDS", "build_app", "run"]
 PROG = "etl-manifests"
 
 #: Modules under :mod:`etl_manifests.cli` whose ``register(app)`` adds built-in commands.
-BUILTIN_COMMANDS: tuple[str, ...] = ("inspect", "transfer", "verify", "maintenance", "log")
+BUILTIN_COMMANDS: tuple[str, ...] = (
+    "inspect",
+    "transfer",
+    "verify",
+    "maintenance",
+    "log",
+    "check_store",
+)
 
 # Errors that mean "the command was asked for something it cannot do as asked".
 _USAGE_ERRORS = (

@@ -1,15 +1,10 @@
-"""``check-store``: does the manifests' store keep the promises saves rely on?
-
-Not registered yet: it needs :mod:`etl_manifests.capability`. To enable it, add
-``check_store`` to ``BUILTIN_COMMANDS`` in :mod:`.app`, drop the ``type: ignore`` below and
-the skip in ``tests/test_cli_check_store.py``.
-"""
+"""``check-store``: does the manifests' store keep the promises commits rely on?"""
 
 from __future__ import annotations
 
 import typer
 
-from ..capability import check_store as run_check  # type: ignore[import-not-found]
+from ..capability import check_store as run_check
 from .common import JsonOption, RootOption, Target
 from .output import print_json, stdout
 

@@ -20,10 +20,12 @@ Version tokens
     every write (also when the bytes are identical), so tokens are exact.
 
 Commit protocol
-    A save is one media upload,
-    ``POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name={key}``, with
+    A save is one multipart upload (the object's metadata, ``contentType:
+    application/json``, and its bytes in one request),
+    ``POST /upload/storage/v1/b/{bucket}/o?uploadType=multipart&name={key}``, with
     ``ifGenerationMatch=<generation read before>`` to replace, ``ifGenerationMatch=0``
-    to create, no condition for an unconditional write. GCS evaluates the condition
+    to create, no condition for an unconditional write. (Not a media upload: the GCS
+    emulator people test with mangles media uploads of JSON.) GCS evaluates the condition
     and swaps in the new object atomically; readers see the old object or the new
     one, never a part. ``412 conditionNotMet`` raises
     :class:`~etl_manifests.errors.ConflictError` (or
@@ -32,13 +34,23 @@ Commit protocol
 
     Requests per save: 1 (POST).
 
+    Before the first conditional write, the store capability check
+    (:mod:`etl_manifests.capability`) proves under a throw-away key that the server
+    refuses a create over an existing object and a stale ``ifGenerationMatch``, once
+    per backend object (7 requests). gcp-storage-emulator as shipped ignores
+    ``ifGenerationMatch``, so there it raises
+    :class:`~etl_manifests.errors.UnsupportedStoreError` instead of letting writers
+    overwrite each other.
+
 Loads
     One media ``GET``; the ``x-goog-generation`` header of that same response gives the
     generation of exactly those bytes. Requests per load: 1. If a GCS emulator omits
     that header, the backend falls back to metadata GET -> media GET pinned to that
     generation -> metadata GET, and accepts the bytes only if both metadata reads name
     the same generation (generations only grow, so the bytes in between are that
-    generation's); otherwise it repeats. Requests per load then: 3.
+    generation's); otherwise it backs off (jittered, growing delays, see
+    :data:`READ_RACE_POLICY`) and repeats, so a reader outlasts a burst of writers.
+    Requests per load then: 3.
 
 Retries
     429, 408, 5xx, connection resets and timeouts are retried with exponential back-off
@@ -50,8 +62,10 @@ Retries
     own write) and merges.
 
 Errors
-    A missing key raises :class:`~etl_manifests.errors.NotFoundError`, so does a missing
-    bucket (the message names the bucket). 401/403, and credentials that cannot be
+    A missing key raises :class:`~etl_manifests.errors.NotFoundError`; a missing bucket
+    raises its subclass :class:`~etl_manifests.errors.BucketNotFoundError`, naming the
+    bucket, on every operation. 501 NotImplemented raises
+    :class:`~etl_manifests.errors.UnsupportedStoreError`. 401/403, and credentials that cannot be
     refreshed, raise :class:`~etl_manifests.errors.PermissionDeniedError`. Anything else
     gcsfs, google-auth or requests raise becomes
     :class:`~etl_manifests.errors.BackendConfigurationError` (options gcsfs cannot use) or
@@ -73,6 +87,8 @@ import asyncio
 import json
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -88,16 +104,20 @@ from fsspec.asyn import sync
 
 from ..._forksafe import register_after_fork
 from ..._redact import describe, redact_url, secret_values
+from ...capability import ensure_store_checked
 from ...errors import (
     AlreadyExistsError,
     BackendConfigurationError,
+    BucketNotFoundError,
     ConflictError,
     ManifestError,
     NotFoundError,
     PermissionDeniedError,
     StorageError,
     TransientStorageError,
+    UnsupportedStoreError,
 )
+from ...retry import RetryPolicy
 from ...storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
 from .._objectstore import (
     RETRIES_OPTION,
@@ -114,8 +134,11 @@ __all__ = ["RETRIES_OPTION", "RETRY_BASE_OPTION", "GCSBackend"]
 
 logger = logging.getLogger(__name__)
 
-#: How often a fallback read (no ``x-goog-generation``) retries a racing writer.
-READ_RACE_ATTEMPTS = 10
+#: How a fallback read (no ``x-goog-generation``) retries when a writer raced it: the
+#: budget a save has (:class:`~etl_manifests.RetryPolicy`'s defaults: 50 attempts, a
+#: jittered, doubling delay of at most 1 s between them, about 20 s of waiting in all),
+#: so that a reader waits out a burst of writers instead of giving up.
+READ_RACE_POLICY = RetryPolicy(max_attempts=50, base_delay=0.01, max_delay=1.0)
 
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 _RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
@@ -300,11 +323,18 @@ class GCSBackend(StorageBackend):
         status = response.status
         if status == 404:
             if full is None or not self._bucket_exists():
-                raise NotFoundError(
+                raise BucketNotFoundError(
                     f"bucket {self.bucket!r} does not exist (while accessing {where}); "
-                    "create it, or check the bucket name, project and endpoint"
+                    "create it, or check the bucket name, project and endpoint",
+                    self.bucket,
                 )
             raise NotFoundError(f"no object at {where}")
+        if status == 501:
+            raise UnsupportedStoreError(
+                f"the server answered 501 Not Implemented on {where}: it does not support "
+                "a request this backend needs (uploads with ifGenerationMatch); use a "
+                "store that supports them"
+            )
         if status in (401, 403):
             raise PermissionDeniedError(
                 f"access denied to {where} (HTTP {status}); check the credentials "
@@ -346,14 +376,19 @@ class GCSBackend(StorageBackend):
                 redact_url(self._fs._location),
             )
             self._generation_header = False
-        for _ in range(READ_RACE_ATTEMPTS):
+        policy = READ_RACE_POLICY
+        for attempt in range(1, policy.max_attempts + 1):
             before = self._generation(full)
             response = self._download(full, before, missing_ok=True)
             if response.status == 200 and self._generation(full) == before:
                 return Blob(response.body, before)
+            if attempt < policy.max_attempts:
+                # Writers commit in bursts: trying again at once would land in the same
+                # burst; a growing, jittered pause lets the reader find a quiet moment.
+                time.sleep(policy.delay(attempt))
         raise TransientStorageError(
             f"{self._where(full)} kept changing while being read "
-            f"({READ_RACE_ATTEMPTS} attempts); retry later"
+            f"({policy.max_attempts} attempts); retry later"
         )
 
     def _download(
@@ -376,20 +411,28 @@ class GCSBackend(StorageBackend):
         return str(response.json()["generation"])
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
-        """Store ``data`` under ``key`` with one conditional upload; return its generation."""
+        """Store ``data`` under ``key`` with one conditional upload; return its generation.
+
+        A conditional write first makes sure the store was checked (once per backend).
+
+        :raises UnsupportedStoreError: the server does not enforce ``ifGenerationMatch``.
+        """
         full = self._full(key)
         where = self._where(full)
-        params = {"uploadType": "media", "name": full}
+        params = {"uploadType": "multipart", "name": full}
         if expect is ABSENT:
             params["ifGenerationMatch"] = "0"
         elif isinstance(expect, str):
             params["ifGenerationMatch"] = expect
+        if expect is not None:
+            ensure_store_checked(self)
+        body, content_type = _multipart(full, bytes(data))
         response = self._request(
             "POST",
             f"upload/storage/v1/b/{quote(self.bucket, safe='')}/o",
             params,
-            bytes(data),
-            {"Content-Type": "application/json"},
+            body,
+            {"Content-Type": content_type},
             what=where,
         )
         if response.status == 412:
@@ -461,6 +504,22 @@ class GCSBackend(StorageBackend):
             sync(fs.loop, session.close, timeout=5)
         except Exception as exc:  # closing is best effort
             logger.debug("closing the GCS session failed: %s", type(exc).__name__)
+
+
+def _multipart(name: str, data: bytes) -> tuple[bytes, str]:
+    """The body and Content-Type of a multipart upload of ``data`` as JSON named ``name``."""
+    boundary = f"etl-manifests-{uuid.uuid4().hex}"  # random: cannot occur in the data
+    metadata = json.dumps({"name": name, "contentType": "application/json"}).encode()
+    body = b"".join(
+        (
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+            metadata,
+            f"\r\n--{boundary}\r\nContent-Type: application/json\r\n\r\n".encode(),
+            data,
+            f"\r\n--{boundary}--\r\n".encode(),
+        )
+    )
+    return body, f'multipart/related; boundary="{boundary}"'
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -6,7 +6,8 @@ Storage options are passed to :class:`s3fs.S3FileSystem` the way fsspec users ex
 which this backend takes out first:
 
 ``etl_manifests_commit``
-    ``"copy"`` (default) or ``"put"``; see *Commit protocol* below.
+    ``"copy"`` or ``"put"``; see *Commit protocol* below. Unset (the default), the
+    store capability check picks one before the first conditional write.
 ``etl_manifests_retries``
     Attempts per request before giving up with
     :class:`~etl_manifests.errors.TransientStorageError` (default 5).
@@ -21,7 +22,20 @@ Version tokens
     versioning enabled. It is taken from the same response as the bytes (``read``) or
     from the response of the request that committed them (``write``).
 
-Commit protocol, ``commit="copy"`` (default)
+Choosing the commit protocol
+    Stores differ in which requests they evaluate ``If-Match`` / ``If-None-Match`` on:
+    AWS S3 on PutObject and (since 2025) on CopyObject's destination; others (and moto)
+    on PutObject only; some on neither, or they answer ``501 NotImplemented``. Before
+    the first conditional write, the store capability check
+    (:mod:`etl_manifests.capability`) probes the store under a throw-away key: ``copy``
+    first, then ``put``, keeping the first whose conditions the store enforces. A store
+    that enforces neither raises :class:`~etl_manifests.errors.UnsupportedStoreError`.
+    A mode set with ``etl_manifests_commit`` is probed too, and refused rather than
+    trusted. The check runs lazily (a read-only user never needs write access) and once
+    per backend object; unconditional writes need no check (before it, they use
+    ``put``).
+
+Commit protocol, ``commit="copy"``
     1. ``PutObject`` the bytes to a staged key beside the target
        (:func:`~etl_manifests.storage.staging_key`); nobody reads staged keys.
     2. ``CopyObject`` staged -> target with a condition on the *destination*:
@@ -39,6 +53,12 @@ Commit protocol, ``commit="copy"`` (default)
 
     Requests per save: 3 (PUT + COPY + DELETE). Per load: 1 (GET).
 
+    On a bucket with versioning enabled, every save also leaves the staged object's
+    version and the delete marker of step 3 behind as noncurrent versions; listing
+    (and so :meth:`~etl_manifests.Manifest.cleanup_staged`) cannot see or remove them.
+    Expire them with a lifecycle rule for noncurrent versions, or use ``put``. The
+    backend logs this once (INFO) when it first sees a version id.
+
 Commit protocol, ``commit="put"``
     One ``PutObject`` to the target with ``If-Match`` / ``If-None-Match: *``. For
     S3-compatible stores that honour conditions on PutObject but not on CopyObject.
@@ -54,8 +74,10 @@ Retries
     correct, because the layer above reloads (and finds its own write) and merges.
 
 Errors
-    A missing key raises :class:`~etl_manifests.errors.NotFoundError`, so does a missing
-    bucket (the message names the bucket). 401/403 raise
+    A missing key raises :class:`~etl_manifests.errors.NotFoundError`; a missing bucket
+    raises its subclass :class:`~etl_manifests.errors.BucketNotFoundError`, naming the
+    bucket, on every operation. 501 NotImplemented raises
+    :class:`~etl_manifests.errors.UnsupportedStoreError`. 401/403 raise
     :class:`~etl_manifests.errors.PermissionDeniedError`. Anything else s3fs or botocore
     raises becomes :class:`~etl_manifests.errors.BackendConfigurationError` (a client that
     cannot be set up from the storage options) or
@@ -85,16 +107,27 @@ from fsspec.asyn import sync
 
 from ..._forksafe import register_after_fork
 from ..._redact import describe, secret_values
+from ...capability import ensure_store_checked
 from ...errors import (
     AlreadyExistsError,
     BackendConfigurationError,
+    BucketNotFoundError,
     ConflictError,
     ManifestError,
     NotFoundError,
     PermissionDeniedError,
     StorageError,
+    UnsupportedStoreError,
 )
-from ...storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend, staging_key
+from ...storage import (
+    ABSENT,
+    Blob,
+    Expect,
+    ObjectInfo,
+    StorageBackend,
+    is_staging_key,
+    staging_key,
+)
 from .._objectstore import (
     RETRIES_OPTION,
     RETRY_BASE_OPTION,
@@ -110,8 +143,11 @@ __all__ = ["COMMIT_OPTION", "RETRIES_OPTION", "RETRY_BASE_OPTION", "S3Backend"]
 
 logger = logging.getLogger(__name__)
 
-#: Storage option choosing the commit protocol: ``"copy"`` (default) or ``"put"``.
+#: Storage option choosing the commit protocol: ``"copy"`` or ``"put"``; unset, the
+#: capability check picks one.
 COMMIT_OPTION = "etl_manifests_commit"
+#: The commit protocols, in the order the capability check tries them.
+COMMIT_MODES = ("copy", "put")
 
 # Transport-level failures worth another attempt.
 _RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
@@ -183,13 +219,20 @@ class S3Backend(StorageBackend):
 
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
         options = dict(storage_options or {})
-        commit = str(options.pop(COMMIT_OPTION, "copy")).lower()
-        if commit not in ("copy", "put"):
-            # The value is not quoted: a misplaced credential must not reach a message.
-            raise BackendConfigurationError(
-                f"the {COMMIT_OPTION} storage option must be 'copy' or 'put'"
-            )
-        self.commit = commit
+        configured = options.pop(COMMIT_OPTION, None)
+        if configured is not None:
+            configured = str(configured).lower()
+            if configured not in COMMIT_MODES:
+                # The value is not quoted: a misplaced credential must not reach a message.
+                raise BackendConfigurationError(
+                    f"the {COMMIT_OPTION} storage option must be 'copy' or 'put' (or unset, "
+                    "to let the store check choose)"
+                )
+        self._configured: str | None = configured
+        #: The commit protocol in use: the configured one, else the one the capability
+        #: check chose; ``None`` until then.
+        self.commit: str | None = configured
+        self._versioning_noted = False
         self.retry = pop_retry_policy(options)
 
         scheme, self.bucket, self.prefix = split_root(root, "s3")
@@ -211,7 +254,19 @@ class S3Backend(StorageBackend):
         register_after_fork(self, S3Backend._after_fork)
 
     def __repr__(self) -> str:
-        return f"S3Backend({self.root!r}, commit={self.commit!r})"
+        return f"S3Backend({self.root!r}, commit={self.commit or 'auto'!r})"
+
+    # --- commit mode (chosen by the store capability check) ------------------------------
+
+    def commit_modes(self) -> tuple[str, ...]:
+        """``("copy", "put")``, or only the mode set with ``etl_manifests_commit``."""
+        return (self._configured,) if self._configured else COMMIT_MODES
+
+    def use_commit_mode(self, mode: str) -> None:
+        """Commit later writes with ``mode`` (``"copy"`` or ``"put"``)."""
+        if mode not in self.commit_modes():
+            raise ValueError(f"commit mode {mode!r} is not one of {self.commit_modes()}")
+        self.commit = mode
 
     # --- the s3fs client, one per process ----------------------------------------------
 
@@ -292,7 +347,8 @@ class S3Backend(StorageBackend):
                 return response
             except botocore.exceptions.ClientError as exc:
                 code, status = _code(exc)
-                if status == 429 or status >= 500 or code in _RETRYABLE_CODES:
+                retryable = status == 429 or (status >= 500 and status != 501)
+                if retryable or code in _RETRYABLE_CODES:
                     raise Retryable(_describe(exc)) from None
                 raise
             except _RETRYABLE_EXCEPTIONS as exc:
@@ -331,9 +387,16 @@ class S3Backend(StorageBackend):
         code, status = _code(exc)
         where = self._where(full_key)
         if code == "NoSuchBucket":
-            raise NotFoundError(
+            raise BucketNotFoundError(
                 f"bucket {self.bucket!r} does not exist (while accessing {where}); "
-                "create it, or check the bucket name and the endpoint/region"
+                "create it, or check the bucket name and the endpoint/region",
+                self.bucket,
+            ) from exc
+        if code == "NotImplemented" or status == 501:
+            raise UnsupportedStoreError(
+                f"the store answered 501 NotImplemented on {where}: it does not support a "
+                "request this backend needs (conditional writes with If-Match / "
+                "If-None-Match); use a store that supports them"
             ) from exc
         if code in ("NoSuchKey", "NotFound") or status == 404:
             raise NotFoundError(f"no object at {where}") from exc
@@ -361,14 +424,24 @@ class S3Backend(StorageBackend):
         return Blob(bytes(response["Body"]), _token(response["ETag"], response.get("VersionId")))
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
-        """Store ``data`` under ``key`` atomically, honouring ``expect``; return its token."""
+        """Store ``data`` under ``key`` atomically, honouring ``expect``; return its token.
+
+        A conditional write first makes sure the store was checked (once per backend,
+        see *Choosing the commit protocol*).
+
+        :raises UnsupportedStoreError: the store does not enforce the conditions.
+        """
         full = self._full(key)
         conditions: dict[str, str] = {}
         if expect is ABSENT:
             conditions["IfNoneMatch"] = "*"
         elif isinstance(expect, str):
             conditions["IfMatch"] = _etag_of(expect)
-        if self.commit == "put":
+        if conditions:
+            ensure_store_checked(self)
+        # Unconditional writes are safe with either protocol; before the check, the
+        # single PUT.
+        if (self.commit or "put") == "put":
             return self._commit(full, expect, "put_object", Key=full, Body=data, **conditions)
         staged = staging_key(full)
         try:
@@ -414,7 +487,23 @@ class S3Backend(StorageBackend):
         etag = response.get("CopyObjectResult", {}).get("ETag") or response.get("ETag")
         if not etag:
             raise StorageError(f"S3 committed {where} but returned no ETag")
-        return _token(str(etag), response.get("VersionId"))
+        version_id = response.get("VersionId")
+        if method == "copy_object" and version_id and version_id != "null":
+            self._note_versioning()
+        return _token(str(etag), version_id)
+
+    def _note_versioning(self) -> None:
+        if self._versioning_noted:
+            return
+        self._versioning_noted = True
+        logger.info(
+            "bucket %r has versioning enabled: in commit mode 'copy' every save keeps the "
+            "staged object as a noncurrent version plus a delete marker, and "
+            "cleanup_staged() cannot see or remove those (it lists current objects only); "
+            "expire noncurrent versions and delete markers with a lifecycle rule, or set "
+            "etl_manifests_commit='put'",
+            self.bucket,
+        )
 
     def _discard(self, staged: str) -> None:
         """Best-effort removal of a staged object; a leftover is harmless and cleanable."""
@@ -436,11 +525,13 @@ class S3Backend(StorageBackend):
         """Remove ``key`` (one ``DeleteObject``); a missing key is not an error."""
         full = self._full(key)
         try:
-            self._request("delete_object", full, Key=full)
+            response = self._request("delete_object", full, Key=full)
         except botocore.exceptions.ClientError as exc:
             if _code(exc)[0] == "NoSuchKey":
                 return
             self._fail(exc, full)
+        if response.get("DeleteMarker") and is_staging_key(key):
+            self._note_versioning()  # cleanup_staged() is deleting into a versioned bucket
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         """Objects whose key starts with ``prefix`` (``ListObjectsV2``, paginated), sorted."""
