@@ -44,6 +44,7 @@ from .record import ManifestRecord, Row
 
 __all__ = [
     "Document",
+    "check_unique_keys",
     "decode",
     "encode",
     "fill_defaults",
@@ -303,8 +304,15 @@ def _duplicate_in(pairs: list[tuple[str, Any]]) -> None:
     # Returning nothing keeps memory flat: only whether a key repeats matters here.
 
 
-def _check_no_duplicate_keys(data: bytes, keys: int, location: str) -> None:
-    """Raise if the text ``data`` has more keys than the validated document (``keys``)."""
+def check_unique_keys(data: bytes, keys: int, location: str) -> None:
+    """Refuse a JSON text in which some object has a key twice.
+
+    ``keys`` is the number of keys the validated value holds, counting every object's
+    keys once (rows validated without filled-in defaults, see :func:`_row_schema`). Cheap
+    when the text has exactly that many keys; otherwise an exact check decides.
+
+    :raises CorruptManifestError: naming the repeated key and where it is.
+    """
     if _key_count_bound(data) == keys:
         return
     try:
@@ -348,7 +356,7 @@ def decode(data: bytes, location: str) -> Document:
     in_rows = sum(map(len, records.values()))
     # The document's own two keys, the metadata's, one per record, and the records' own.
     keys = len(_TOP_FIELDS) + len(metadata.model_fields_set) + len(records) + in_rows
-    _check_no_duplicate_keys(data, keys, location)
+    check_unique_keys(data, keys, location)
     if in_rows != _ROW_FIELDS * len(records):
         fill_defaults(records)
     return Document(metadata, records)
