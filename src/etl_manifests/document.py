@@ -10,15 +10,15 @@ rows to orjson.
 Duplicate keys: JSON parsers (pydantic-core's and orjson alike) keep the last of two equal
 keys and drop the other silently, so a document with ``"records"`` twice would load with
 the records of one of them only, and the next save would make the loss permanent.
-:func:`decode` therefore counts the keys the text holds and compares them with the keys
-the validated document has. The count must be cheap (a load stays within about twice the
-time of a bare ``orjson.loads``), so it is done on the text reduced to its quotes,
-backslashes and colons: every key ends in ``":`` and after the reduction a key's name
-leaves nothing between its quotes (``"":``) or, if it holds escapes, a backslash before
-the closing quote (``\\":``). Their number is at least the number of keys in the text; when
-it equals the keys of the validated document, no key can be there twice. Otherwise
-(duplicates, or string values with an escaped quote followed by a colon) an exact check
-with the standard library's parser decides, and names the duplicate.
+:func:`decode` therefore compares the keys the text holds with the keys the validated
+document has (rows are validated without filling in defaults, so each row holds exactly
+the keys its text had). The count must be cheap, because a load must stay within about
+twice the time of a bare ``orjson.loads``: it runs on the text reduced to its quotes and
+colons, where every key leaves ``"":`` (see :func:`_key_count_bound`). That number is at
+least the number of keys in the text; when it equals the keys of the validated document,
+no key can be there twice. Otherwise (duplicates, or a string value holding an escaped
+quote later followed by a colon) an exact check with the standard library's parser
+decides, and names the duplicate.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .record import ManifestRecord, Row
 
 __all__ = [
     "Document",
+    "check_unique_keys",
     "decode",
     "encode",
     "fill_defaults",
@@ -255,20 +256,21 @@ def _unreadable(data: bytes, location: str, exc: ValidationError) -> CorruptMani
     return CorruptManifestError(location, reason)
 
 
-# Every byte but the three that tell where keys are: quote, backslash, colon.
-_NOT_KEY_SYNTAX = bytes(b for b in range(256) if b not in b'"\\:')
+# Every byte but the two that tell where keys end: the quote and the colon.
+_NOT_KEY_SYNTAX = bytes(b for b in range(256) if b not in b'":')
 
 
 def _key_count_bound(data: bytes) -> int:
     """At least the number of keys in the JSON text ``data``, whatever its whitespace.
 
-    In the text reduced to quotes, backslashes and colons, the key of every key-value pair
-    leaves ``"":`` (a name without escapes) or ends in ``\\":`` (a name with escapes); a
-    string value can leave ``\\":`` too (an escaped quote later followed by a colon), but
-    never ``"":``, because a value is never followed by a colon.
+    Reduced to its quotes and colons, the text turns every key into ``"":``: the closing
+    quote of a key that validated (a field name or a checksum, so no quote or colon in
+    it, and any escape deleted with the rest) follows its opening quote, and the colon
+    follows the key. Two consecutive quotes then a colon come from nothing else but a
+    string value holding an escaped quote later followed by a colon (rare; it makes the
+    bound too high, which only costs the exact check).
     """
-    syntax = data.translate(None, _NOT_KEY_SYNTAX)
-    return syntax.count(b'"":') + syntax.count(b'\\":')
+    return data.translate(None, _NOT_KEY_SYNTAX).count(b'"":')
 
 
 class _Duplicate(Exception):
@@ -302,14 +304,26 @@ def _duplicate_in(pairs: list[tuple[str, Any]]) -> None:
     # Returning nothing keeps memory flat: only whether a key repeats matters here.
 
 
-def _check_no_duplicate_keys(data: bytes, keys: int, location: str) -> None:
-    """Raise if the text ``data`` has more keys than the validated document (``keys``)."""
+def check_unique_keys(data: bytes, keys: int, location: str) -> None:
+    """Refuse a JSON text in which some object has a key twice.
+
+    ``keys`` is the number of keys the validated value holds, counting every object's
+    keys once (rows validated without filled-in defaults, see :func:`_row_schema`). Cheap
+    when the text has exactly that many keys; otherwise an exact check decides.
+
+    :raises CorruptManifestError: naming the repeated key and where it is.
+    """
     if _key_count_bound(data) == keys:
         return
     try:
         json.loads(data, object_pairs_hook=_duplicate_in)
     except _Duplicate as duplicate:
         raise CorruptManifestError(location, str(duplicate)) from None
+    except (ValueError, RecursionError) as exc:
+        # pydantic-core read it, the standard parser cannot: refuse rather than guess.
+        raise CorruptManifestError(
+            location, f"cannot check the document for duplicate keys ({type(exc).__name__})"
+        ) from None
 
 
 def decode(data: bytes, location: str) -> Document:
@@ -342,7 +356,7 @@ def decode(data: bytes, location: str) -> Document:
     in_rows = sum(map(len, records.values()))
     # The document's own two keys, the metadata's, one per record, and the records' own.
     keys = len(_TOP_FIELDS) + len(metadata.model_fields_set) + len(records) + in_rows
-    _check_no_duplicate_keys(data, keys, location)
+    check_unique_keys(data, keys, location)
     if in_rows != _ROW_FIELDS * len(records):
         fill_defaults(records)
     return Document(metadata, records)
