@@ -11,11 +11,12 @@ Quick start::
 
 from __future__ import annotations
 
-from .config import ETLConfig
+from .config import ETLConfig, setting_sources
 from .errors import (
     AlreadyExistsError,
     BackendConfigurationError,
     BackendRegistrationError,
+    ConfigurationError,
     ConflictError,
     CorruptManifestError,
     InvalidNameError,
@@ -36,7 +37,7 @@ from .hookspecs import RegisterBackend, hookimpl
 from .manager import ManifestManager
 from .metadata import FORMAT_VERSION, ManifestMetadata
 from .model import Manifest
-from .process import ETLProcess
+from .process import ETLProcess, validate_process_name
 from .record import ManifestRecord
 from .registry import open_backend
 from .retry import RetryPolicy
@@ -51,6 +52,7 @@ __all__ = [
     "BackendConfigurationError",
     "BackendRegistrationError",
     "Blob",
+    "ConfigurationError",
     "ConflictError",
     "CorruptManifestError",
     "ETLConfig",
@@ -79,4 +81,6 @@ __all__ = [
     "__version__",
     "hookimpl",
     "open_backend",
+    "setting_sources",
+    "validate_process_name",
 ]

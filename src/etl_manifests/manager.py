@@ -3,6 +3,11 @@
 ``manager.extractor`` returns the extractor's :class:`Manifest`, created or loaded from
 ``{root_dir}/extractor_v{etl_version}.json`` on first access and the same object after
 that. The storage backend is chosen from ``root_dir``'s URL scheme.
+
+The processes a manager knows are the :class:`ETLProcess` members plus the names a
+pipeline declares (``processes=[...]``, :meth:`ManifestManager.declare_processes`, or
+``ETL_MANIFESTS_PROCESSES``). Any other name is an :class:`UnknownProcessError`, so a
+misspelt ``manager.extractr`` can never create a manifest.
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from .config import ETLConfig
-from .errors import ManagerConfigurationError
+from .errors import InvalidNameError, ManagerConfigurationError
 from .model import Manifest, manifest_key
-from .process import ETLProcess, parse_process
+from .process import ETLProcess, parse_process, validate_process_name
 from .registry import open_backend
 from .retry import RetryPolicy
 from .storage import StorageBackend
@@ -53,7 +58,8 @@ class ManifestManager:
     storage_options: dict[str, Any]
     retry: RetryPolicy | None
     _backend: StorageBackend
-    _manifests: dict[ETLProcess, Manifest]
+    _manifests: dict[str, Manifest]
+    _processes: dict[str, None]
     _lock: threading.Lock
 
     def __new__(
@@ -63,6 +69,7 @@ class ManifestManager:
         *,
         storage_options: Mapping[str, Any] | None = None,
         retry: RetryPolicy | None = None,
+        processes: Iterable[str] | None = None,
     ) -> ManifestManager:
         """Return the manager, creating it on first call.
 
@@ -72,13 +79,20 @@ class ManifestManager:
         :param storage_options: passed to the backend (s3fs/gcsfs options); ``None``
             takes them from :class:`ETLConfig` (``ETL_MANIFESTS_STORAGE_OPTIONS``).
         :param retry: how saves retry after conflicting with other writers.
+        :param processes: process names to declare besides the :class:`ETLProcess`
+            members (see :meth:`declare_processes`); ``None`` takes them from
+            :class:`ETLConfig` (``ETL_MANIFESTS_PROCESSES``). Names given when the manager
+            already exists are declared on it; declaring never creates a manifest.
         :raises ManagerConfigurationError: a manager with other arguments exists.
-        :raises InvalidNameError: ``etl_version`` is unsafe in a file name.
+        :raises InvalidNameError: ``etl_version`` or a process name is unsafe in a file
+            name, or a process name is one of the manager's own attributes.
         :raises UnknownSchemeError, MissingDependencyError: no usable backend for
             ``root_dir``'s scheme.
         """
         root = _normalise_root(root_dir)
-        options = dict(ETLConfig().storage_options if storage_options is None else storage_options)
+        config = ETLConfig() if storage_options is None else None
+        options = dict(config.storage_options if config is not None else storage_options or {})
+        names = [] if processes is None else _check_names(processes)
         with cls._instance_lock:
             existing = cls._instance
             if existing is not None:
@@ -93,9 +107,13 @@ class ManifestManager:
                         f"re-created for {_redact(root)} (ETL v{etl_version}) or with other "
                         "options; reuse it, or call ManifestManager.reset() first"
                     )
+                if processes is not None:
+                    existing._declare(names)
                 return existing
-            # Validate the version before touching storage.
+            # Validate the version and the names before touching storage.
             manifest_key(ETLProcess.EXTRACTOR, etl_version)
+            if processes is None:
+                names = _check_names((config or ETLConfig()).processes)
             self = super().__new__(cls)
             self.root_dir = root
             self.etl_version = etl_version
@@ -103,6 +121,8 @@ class ManifestManager:
             self.retry = retry
             self._backend = open_backend(root, options)
             self._manifests = {}
+            self._processes = dict.fromkeys(ETLProcess)
+            self._processes.update(dict.fromkeys(names))
             self._lock = threading.Lock()
             cls._instance = self
             return self
@@ -128,13 +148,32 @@ class ManifestManager:
         """The storage backend chosen from ``root_dir``'s scheme."""
         return self._backend
 
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """The declared process names: the :class:`ETLProcess` members first, then the
+        pipeline's own in the order they were declared."""
+        return tuple(self._processes)
+
+    def declare_processes(self, *names: str) -> None:
+        """Declare more process names, so that ``manager.<name>`` and ``get(name)`` work.
+
+        Declaring creates nothing in storage and is idempotent; a manifest is created by
+        its first save. All names are checked before any is declared.
+
+        :raises InvalidNameError: a name breaks the rule of
+            :func:`~etl_manifests.validate_process_name`, or is one of the
+            manager's own attributes (``get``, ``backend``, ...), which would hide it.
+        """
+        self._declare(_check_names(names))
+
     def get(self, process: ETLProcess | str) -> Manifest:
         """The manifest of ``process`` (the same object on every call).
 
-        :raises UnknownProcessError: naming the valid processes.
+        :raises UnknownProcessError: ``process`` is not declared; the message lists the
+            declared names.
         :raises CorruptManifestError: the stored manifest cannot be read.
         """
-        proc = parse_process(process)
+        proc = parse_process(process, self._processes)
         with self._lock:
             manifest = self._manifests.get(proc)
             if manifest is None:
@@ -153,11 +192,15 @@ class ManifestManager:
         return self.get(name)
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *(p.value for p in ETLProcess)})
+        return sorted({*super().__dir__(), *self._processes})
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Unpickling (e.g. in a worker process) yields that process's singleton.
-        return (_restore, (self.root_dir, self.etl_version, self.storage_options, self.retry))
+        # Unpickling (e.g. in a worker process) yields that process's singleton, with the
+        # processes declared here declared there too.
+        return (
+            _restore,
+            (self.root_dir, self.etl_version, self.storage_options, self.retry, self.processes),
+        )
 
     def __copy__(self) -> ManifestManager:
         return self
@@ -169,8 +212,40 @@ class ManifestManager:
         root = _redact(self.root_dir)
         return f"ManifestManager(root_dir={root!r}, etl_version={self.etl_version!r})"
 
+    def _declare(self, names: Iterable[str]) -> None:
+        with self._lock:
+            self._processes.update(dict.fromkeys(names))
+
+
+# Names that manager.<name> would resolve to the manager's own attributes, not a manifest.
+_RESERVED = frozenset(
+    name
+    for name in (*dir(ManifestManager), *ManifestManager.__annotations__)
+    if not name.startswith("_")
+)
+
+
+def _check_names(names: Iterable[str]) -> list[str]:
+    if isinstance(names, str):
+        # A lone string would otherwise be declared letter by letter.
+        names = [names]
+    checked = [validate_process_name(name) for name in names]
+    for name in checked:
+        if name in _RESERVED:
+            raise InvalidNameError(
+                f"{name!r} cannot name a process: manager.{name} is the manager's own "
+                "attribute and would hide the manifest; choose another name"
+            )
+    return checked
+
 
 def _restore(
-    root_dir: str, etl_version: str, storage_options: dict[str, Any], retry: RetryPolicy | None
+    root_dir: str,
+    etl_version: str,
+    storage_options: dict[str, Any],
+    retry: RetryPolicy | None,
+    processes: tuple[str, ...] = (),
 ) -> ManifestManager:
-    return ManifestManager(root_dir, etl_version, storage_options=storage_options, retry=retry)
+    return ManifestManager(
+        root_dir, etl_version, storage_options=storage_options, retry=retry, processes=processes
+    )
