@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from etl_manifests import ABSENT, ConflictError
+from etl_manifests import ABSENT, ConflictError, open_backend
 from etl_manifests.backends.local import LocalBackend
 from etl_manifests.backends.memory import MemoryBackend
 from etl_manifests.storage import StorageBackend, staging_key
@@ -26,6 +26,18 @@ class TestFileURLConformance(BackendConformance):
     @pytest.fixture
     def backend(self, tmp_path: Path) -> StorageBackend:
         return LocalBackend(f"file://{tmp_path}/manifests", {})
+
+
+@pytest.mark.parametrize("scheme", ["file", "local", "LOCAL"])
+def test_url_root_names_the_absolute_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    # Run elsewhere, so that a root taken for a relative path would land in "cwd".
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    open_backend(f"{scheme}://{tmp_path}/manifests").write("m.json", b"x")
+    assert (tmp_path / "manifests" / "m.json").read_bytes() == b"x"
+    assert not list((tmp_path / "cwd").iterdir())
 
 
 class TestMemoryConformance(BackendConformance):

@@ -1,8 +1,9 @@
-"""ETLConfig: settings from the environment."""
+"""ETLConfig: settings from code, the environment and a .env file."""
 
 from __future__ import annotations
 
 import os
+import traceback
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from etl_manifests import (
     ConfigurationError,
     ETLConfig,
     ManifestManager,
+    setting_sources,
 )
 
 
@@ -86,3 +88,78 @@ def test_storage_options_that_are_not_an_object_are_refused(
 def test_a_bad_setting_in_code_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="ETL_MANIFESTS_VERSION"):
         ETLConfig(version=1)  # type: ignore[arg-type]
+
+
+def test_dotenv_in_the_working_directory_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ETL_MANIFESTS_VERSION=3.0.0\n")
+    assert ETLConfig().version == "3.0.0"
+    monkeypatch.setenv("ETL_MANIFESTS_VERSION", "4.0.0")
+    assert ETLConfig().version == "4.0.0"
+
+
+def test_setting_sources_say_where_each_value_came_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ETL_MANIFESTS_VERSION=3.0.0\nETL_MANIFESTS_PROCESSES=a\n")
+    monkeypatch.setenv("etl_manifests_manifests_dir", "s3://bucket/m")
+    monkeypatch.setenv("ETL_MANIFESTS_PROCESSES", "b")
+    config = ETLConfig(storage_options={"secret": "hunter2"})
+    assert setting_sources(config) == {
+        "version": f"ETL_MANIFESTS_VERSION in {tmp_path / '.env'}",
+        "manifests_dir": "environment variable ETL_MANIFESTS_MANIFESTS_DIR",
+        "storage_options": "argument",
+        "processes": "environment variable ETL_MANIFESTS_PROCESSES",
+    }
+    assert config.processes == ("b",)
+    assert "hunter2" not in str(setting_sources(config))
+
+
+def test_setting_sources_of_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert set(setting_sources(ETLConfig()).values()) == {"default"}
+
+
+def test_processes_are_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETL_MANIFESTS_PROCESSES", " noaa_download,noaa_parse,, noaa_download ")
+    assert ETLConfig().processes == ("noaa_download", "noaa_parse")
+    assert ETLConfig(processes=["x1"]).processes == ("x1",)
+
+
+def test_unsafe_process_name_in_environment_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ETL_MANIFESTS_PROCESSES", "ok,../escape")
+    with pytest.raises(ValueError, match="cannot name a process"):
+        ETLConfig()
+
+
+SECRET_JSON = '{"key": "AKIAEXAMPLE", "secret": "hunter2"'  # the closing brace is missing
+
+
+def test_invalid_json_in_environment_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ETL_MANIFESTS_STORAGE_OPTIONS", SECRET_JSON)
+    with pytest.raises(ConfigurationError) as info:
+        ETLConfig()
+    message = str(info.value)
+    assert "ETL_MANIFESTS_STORAGE_OPTIONS from the environment is not valid JSON" in message
+    assert "hunter2" not in message
+    assert "AKIAEXAMPLE" not in message
+    assert isinstance(info.value, ValueError)
+
+
+def test_invalid_json_in_dotenv_names_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(f"ETL_MANIFESTS_STORAGE_OPTIONS={SECRET_JSON}\n")
+    with pytest.raises(ConfigurationError) as info:
+        ETLConfig()
+    message = str(info.value)
+    assert f"ETL_MANIFESTS_STORAGE_OPTIONS from the .env file {tmp_path / '.env'}" in message
+    assert "not valid JSON" in message
+    assert "hunter2" not in message
+    assert "hunter2" not in "".join(traceback.format_exception(info.value))

@@ -89,6 +89,36 @@ def test_missing_s3fs_raises_install_hint(monkeypatch: pytest.MonkeyPatch) -> No
         registry.open("s3://bucket/prefix")
 
 
+@pytest.mark.parametrize(
+    ("scheme", "module", "requires", "extra", "absent"),
+    [
+        ("s3", "s3._backend:S3Backend", "s3fs", "s3", ["s3fs", "aiohttp", "botocore"]),
+        ("gs", "gcs._backend:GCSBackend", "gcsfs", "gcs", ["gcsfs", "aiohttp", "google"]),
+    ],
+)
+def test_install_without_the_extra_gets_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch,
+    scheme: str,
+    module: str,
+    requires: str,
+    extra: str,
+    absent: list[str],
+) -> None:
+    # As after `pip install etl-manifests`: none of the extra's packages is there, and the
+    # backend module imports some of them before the one it is registered as requiring.
+    for name in [n for n in sys.modules if n.split(".")[0] in absent]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in absent:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(
+        sys.modules, f"etl_manifests.backends.{module.split(':')[0]}", raising=False
+    )
+    registry = BackendRegistry()
+    registry.register(scheme, f"etl_manifests.backends.{module}", requires=requires, extra=extra)
+    with pytest.raises(MissingDependencyError, match=rf"pip install 'etl-manifests\[{extra}\]'"):
+        registry.open(f"{scheme}://bucket/prefix")
+
+
 def _factory(root: str, options: Mapping[str, Any]) -> StorageBackend:
     return MemoryBackend(root.replace("custom://", "memory://"), options)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ._forksafe import register_after_fork
 from .capability import StoreReport, check_store, ensure_store_checked
 from .commitlog import CommitInfo
-from .config import ETLConfig
+from .config import ETLConfig, setting_sources
 from .errors import (
     AlreadyExistsError,
     BackendConfigurationError,
@@ -46,7 +46,7 @@ from .manager import ManifestManager
 from .metadata import FORMAT_VERSION, MAX_REVISION, ManifestMetadata
 from .model import Manifest
 from .policy import CheckpointPolicy
-from .process import ETLProcess
+from .process import ETLProcess, validate_process_name
 from .record import ManifestRecord
 from .registry import open_backend
 from .retry import RetryPolicy
@@ -123,5 +123,7 @@ __all__ = [
     "record_file",
     "record_files",
     "register_after_fork",
+    "setting_sources",
+    "validate_process_name",
     "verify",
 ]

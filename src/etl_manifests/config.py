@@ -1,38 +1,58 @@
-"""``ETLConfig``: settings from the environment (prefix ``ETL_MANIFESTS_``) or a ``.env``.
+"""``ETLConfig``: settings from code, the environment (prefix ``ETL_MANIFESTS_``) or a ``.env``.
+
+Each setting comes from the first of these that has it:
+
+1. an argument in code: ``ETLConfig(version="2.0.0")``;
+2. the environment variable ``ETL_MANIFESTS_<NAME>`` (the name in any case);
+3. a line ``ETL_MANIFESTS_<NAME>=...`` in the file ``.env`` in the working directory, read
+   (if it exists) each time an ``ETLConfig`` is created, including the one a
+   ``ManifestManager`` creates for its defaults;
+4. the default.
+
+:func:`setting_sources` says which of them each value came from.
 
 =================================  =========================================================
 variable                           meaning
 =================================  =========================================================
 ``ETL_MANIFESTS_VERSION``          the ETL version (part of each manifest's file name)
-``ETL_MANIFESTS_MANIFESTS_DIR``    manifests root: a path, ``file://``, ``s3://bucket/prefix``,
-                                   ``gs://bucket/prefix``, or any scheme a plugin adds
+``ETL_MANIFESTS_MANIFESTS_DIR``    manifests root: a path, ``file://``, ``local://``,
+                                   ``s3://bucket/prefix``, ``gs://bucket/prefix``,
+                                   ``memory://name``, or any scheme a plugin adds
 ``ETL_MANIFESTS_STORAGE_OPTIONS``  JSON object passed to the backend (fsspec-style options:
                                    ``endpoint_url``, ``key``/``secret``, ``token``, ...)
+``ETL_MANIFESTS_PROCESSES``        comma-separated process names the pipeline declares
+                                   besides ``extractor``, ``transformer`` and ``loader``
 ``ETL_MANIFESTS_CHECKPOINT``       JSON object of :class:`CheckpointPolicy` fields, e.g.
                                    ``{"every": 1, "size_ratio": 0, "inline": true}``
 =================================  =========================================================
 
 A value that cannot be used raises :class:`~etl_manifests.errors.ConfigurationError`
 (:class:`~etl_manifests.errors.BackendConfigurationError` for the storage options) naming
-the variable and what is wrong, never quoting the value, which may hold credentials.
+the variable and where it was found, never quoting the value, which may hold credentials.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from dotenv import dotenv_values
+from pydantic import Field, PrivateAttr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from .errors import BackendConfigurationError, ConfigurationError
 from .policy import CheckpointPolicy
+from .process import validate_process_name
 from .registry import normalise_root
 
-__all__ = ["ETLConfig"]
+__all__ = ["ETLConfig", "setting_sources"]
 
-_PREFIX = "ETL_MANIFESTS_"
+ENV_PREFIX = "ETL_MANIFESTS_"
+_PREFIX = ENV_PREFIX
 # pydantic-settings names the field only in its message.
 _SETTINGS_FIELD = re.compile(r'field "([^"]+)"(?: from source "([^"]+)")?')
 _SOURCES = {"EnvSettingsSource": "the environment", "DotEnvSettingsSource": "the .env file"}
@@ -41,11 +61,12 @@ _EXPECTED = {
     "version": "a version string such as 1.0.0",
     "manifests_dir": "a path or a URL such as s3://bucket/prefix",
     "checkpoint": 'a JSON object of CheckpointPolicy fields such as {"every": 100}',
+    "processes": "comma-separated process names such as noaa_download,noaa_parse",
 }
 
 
 class ETLConfig(BaseSettings):
-    """Where manifests live and which ETL version writes them.
+    """Where manifests live, which ETL version writes them and which processes exist.
 
     ``storage_options`` may hold credentials, so it is left out of ``repr``.
     """
@@ -66,6 +87,11 @@ class ETLConfig(BaseSettings):
     """Options for the storage backend, passed through to s3fs / gcsfs / plugins."""
     checkpoint: CheckpointPolicy = Field(default_factory=CheckpointPolicy)
     """When the commit log is folded into the snapshot, and how long folded entries stay."""
+    processes: Annotated[tuple[str, ...], NoDecode] = ()
+    """Process names declared besides the :class:`~etl_manifests.ETLProcess` members; in
+    the environment a comma-separated list (``noaa_download,noaa_parse``)."""
+
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
     def __init__(self, **values: Any) -> None:
         """Read the settings; keyword arguments override the environment.
@@ -79,12 +105,25 @@ class ETLConfig(BaseSettings):
         except ValidationError as exc:
             failure = _invalid_setting(exc)
         except SettingsError as exc:
-            failure = _unparsable_setting(exc)
+            failure = _unparsable_setting(exc, _env_files(values))
         else:
+            self._sources = _find_sources(values)
             return
         # Raised outside the handler, so neither pydantic's error nor the JSON decoder's
         # (which keeps the whole input) is attached as the context.
         raise failure
+
+    @field_validator("processes", mode="before")
+    @classmethod
+    def _split_processes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("processes")
+    @classmethod
+    def _check_processes(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(validate_process_name(name) for name in names))
 
     def get_manifests_dir(self) -> str:
         """The manifests root: a URL without trailing slashes, or a local path made absolute.
@@ -119,10 +158,14 @@ def _invalid_setting(exc: ValidationError) -> ConfigurationError:
     )
 
 
-def _unparsable_setting(exc: SettingsError) -> ConfigurationError:
+def _unparsable_setting(exc: SettingsError, env_files: list[Path]) -> ConfigurationError:
     match = _SETTINGS_FIELD.search(str(exc))
     field = match.group(1) if match else "settings"
-    source = _SOURCES.get(match.group(2) or "", "the settings") if match else "the settings"
+    source_name = (match.group(2) or "") if match else ""
+    if source_name.startswith("DotEnv"):
+        source = f"the .env file {' or '.join(map(str, env_files))}"
+    else:
+        source = _SOURCES.get(source_name, "the settings")
     cause = exc.__cause__
     where = (
         f" ({cause.msg} at line {cause.lineno} column {cause.colno})"
@@ -134,3 +177,50 @@ def _unparsable_setting(exc: SettingsError) -> ConfigurationError:
         f"{_PREFIX}{field.upper()} from {source} is not valid JSON{where}; set it to "
         f"{expected}. The value is not shown because it may hold credentials."
     )
+
+
+def setting_sources(config: ETLConfig) -> dict[str, str]:
+    """Where each of ``config``'s settings came from, by field name, for debug output.
+
+    Each value is one of ``"argument"`` (passed in code), ``"environment variable
+    ETL_MANIFESTS_<NAME>"``, ``"ETL_MANIFESTS_<NAME> in <absolute path of the .env
+    file>"`` or ``"default"``, as found when ``config`` was created. Values themselves
+    are not included (storage options may hold credentials).
+    """
+    return dict(config._sources)
+
+
+def _env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _env_files(values: Mapping[str, Any]) -> list[Path]:
+    """The ``.env`` files pydantic-settings reads for these constructor arguments."""
+    files = values.get("_env_file", ETLConfig.model_config.get("env_file"))
+    if files is None:
+        return []
+    if isinstance(files, str | os.PathLike):
+        files = [files]
+    return [Path(f).expanduser().absolute() for f in files]
+
+
+def _find_sources(values: Mapping[str, Any]) -> dict[str, str]:
+    # The same precedence as pydantic-settings: arguments, then the environment, then the
+    # .env files (a later file wins), then defaults. Names match in any case, as there.
+    environment = {name.lower() for name in os.environ}
+    dotenv: dict[str, Path] = {}
+    for path in _env_files(values):
+        if path.is_file():
+            dotenv.update(dict.fromkeys((k.lower() for k in dotenv_values(path)), path))
+    sources = {}
+    for field in ETLConfig.model_fields:
+        env_name = _env_name(field)
+        if field in values:
+            sources[field] = "argument"
+        elif env_name.lower() in environment:
+            sources[field] = f"environment variable {env_name}"
+        elif env_name.lower() in dotenv:
+            sources[field] = f"{env_name} in {dotenv[env_name.lower()]}"
+        else:
+            sources[field] = "default"
+    return sources

@@ -71,20 +71,26 @@ class InvalidNameError(ManifestError, ValueError):
 
 
 class UnknownProcessError(ManifestError, AttributeError, KeyError):
-    """The name is not a member of :class:`~etl_manifests.ETLProcess`.
+    """The name is not one of the manager's processes (the :class:`~etl_manifests.ETLProcess`
+    members and the names declared with ``processes=`` or ``ETL_MANIFESTS_PROCESSES``).
 
     It is an :class:`AttributeError` because ``manager.extractr`` must behave like any
     other missing attribute (``hasattr``, ``getattr`` with a default), and a
-    :class:`KeyError` because ``manager["extractr"]`` is a failed look-up.
+    :class:`KeyError` because ``manager["extractr"]`` is a failed look-up. ``valid`` holds
+    the declared names.
     """
 
-    def __init__(self, name: str, valid: Iterable[str]) -> None:
-        valid_list = ", ".join(sorted(valid))
+    def __init__(self, name: str, valid: Iterable[str], suggestion: str | None = None) -> None:
+        self.valid = sorted(str(v) for v in valid)
+        hint = f"did you mean {suggestion!r}? " if suggestion else ""
         super().__init__(
-            f"{name!r} is not an ETL process; use one of: {valid_list} "
-            "(attribute access such as manager.extractor, or manager.get('extractor'))"
+            f"{name!r} is not a declared ETL process; {hint}use one of: {', '.join(self.valid)} "
+            "(manager.extractor or manager.get('extractor')), or declare it with "
+            "ManifestManager(..., processes=[...]), manager.declare_processes(...) or "
+            "ETL_MANIFESTS_PROCESSES"
         )
         self.process_name = name
+        self.suggestion = suggestion
 
     def __str__(self) -> str:
         # KeyError.__str__ would wrap the message in quotes; keep it readable.
@@ -109,8 +115,8 @@ class BackendRegistrationError(ManifestError, ValueError):
 class ConfigurationError(ManifestError, ValueError):
     """A setting (environment variable, ``.env`` entry or ``ETLConfig`` argument) is invalid.
 
-    The message names the setting and what is wrong with it, never its value: settings
-    may hold credentials.
+    The message names the setting, where it was found and what is wrong with it, never
+    its value: settings may hold credentials.
     """
 
 

@@ -4,6 +4,11 @@
 ``{root_dir}/extractor_v{etl_version}.json`` on first access and the same object after
 that. The storage backend is chosen from ``root_dir``'s URL scheme.
 
+The processes a manager knows are the :class:`ETLProcess` members plus the names a
+pipeline declares (``processes=[...]``, :meth:`ManifestManager.declare_processes`, or
+``ETL_MANIFESTS_PROCESSES``). Any other name is an :class:`UnknownProcessError`, so a
+misspelt ``manager.extractr`` can never create a manifest.
+
 In a child made by ``os.fork()`` the manager, its manifests and its backend stay usable:
 ``ManifestManager(...)`` with the same arguments returns the inherited manager, whose
 locks and connections are renewed in the child (see :mod:`etl_manifests._forksafe`).
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from ._forksafe import register_after_fork, renewed
@@ -21,7 +26,7 @@ from .config import ETLConfig
 from .errors import BackendConfigurationError, InvalidNameError, ManagerConfigurationError
 from .model import Manifest, manifest_key
 from .policy import CheckpointPolicy
-from .process import ETLProcess, parse_process
+from .process import ETLProcess, parse_process, validate_process_name
 from .registry import normalise_root, open_backend
 from .registry import redact_root as _redact
 from .retry import RetryPolicy
@@ -58,7 +63,8 @@ class ManifestManager:
     retry: RetryPolicy | None
     checkpoint: CheckpointPolicy
     _backend: StorageBackend
-    _manifests: dict[ETLProcess, Manifest]
+    _manifests: dict[str, Manifest]
+    _processes: dict[str, None]
     _lock: threading.Lock
 
     def __new__(
@@ -69,6 +75,7 @@ class ManifestManager:
         storage_options: Mapping[str, Any] | None = None,
         retry: RetryPolicy | None = None,
         checkpoint: CheckpointPolicy | None = None,
+        processes: Iterable[str] | None = None,
     ) -> ManifestManager:
         """Return the manager, creating it on first call.
 
@@ -80,6 +87,10 @@ class ManifestManager:
         :param retry: how commits retry when the log closes under them.
         :param checkpoint: when the log is folded into the snapshot; ``None`` takes it
             from :class:`ETLConfig` (``ETL_MANIFESTS_CHECKPOINT``).
+        :param processes: process names to declare besides the :class:`ETLProcess`
+            members (see :meth:`declare_processes`); ``None`` takes them from
+            :class:`ETLConfig` (``ETL_MANIFESTS_PROCESSES``). Names given when the manager
+            already exists are declared on it; declaring never creates a manifest.
         :raises ManagerConfigurationError: a manager with other arguments exists.
         :raises InvalidNameError: ``etl_version`` is not a string, or is unsafe in a file
             name.
@@ -93,11 +104,18 @@ class ManifestManager:
                 f"etl_version must be a string such as '1.0.0', not {type(etl_version).__name__}"
             )
         root = normalise_root(root_dir)
-        settings = ETLConfig() if storage_options is None or checkpoint is None else None
+        settings = (
+            ETLConfig()
+            if storage_options is None or checkpoint is None or processes is None
+            else None
+        )
         options = _options(
             settings.storage_options if settings and storage_options is None else storage_options
         )
         policy = checkpoint or (settings.checkpoint if settings else CheckpointPolicy())
+        names = _check_names(
+            settings.processes if processes is None and settings else processes or ()
+        )
         with cls._instance_lock:
             existing = cls._instance
             if existing is not None:
@@ -117,8 +135,10 @@ class ManifestManager:
                         f"re-created for {_redact(root)} (ETL v{etl_version}) or with other "
                         "options; reuse it, or call ManifestManager.reset() first"
                     )
+                if processes is not None:
+                    existing._declare(names)
                 return existing
-            # Validate the version before touching storage.
+            # Validate the version and the names before touching storage.
             manifest_key(ETLProcess.EXTRACTOR, etl_version)
             self = super().__new__(cls)
             self.root_dir = root
@@ -128,6 +148,8 @@ class ManifestManager:
             self.checkpoint = policy
             self._backend = open_backend(root, options)
             self._manifests = {}
+            self._processes = dict.fromkeys(ETLProcess)
+            self._processes.update(dict.fromkeys(names))
             self._lock = threading.Lock()
             register_after_fork(self, ManifestManager._after_fork)
             cls._instance = self
@@ -161,6 +183,7 @@ class ManifestManager:
             storage_options=config.storage_options,
             retry=retry,
             checkpoint=config.checkpoint,
+            processes=config.processes,
         )
 
     @classmethod
@@ -184,13 +207,32 @@ class ManifestManager:
         """The storage backend chosen from ``root_dir``'s scheme."""
         return self._backend
 
+    @property
+    def processes(self) -> tuple[str, ...]:
+        """The declared process names: the :class:`ETLProcess` members first, then the
+        pipeline's own in the order they were declared."""
+        return tuple(self._processes)
+
+    def declare_processes(self, *names: str) -> None:
+        """Declare more process names, so that ``manager.<name>`` and ``get(name)`` work.
+
+        Declaring creates nothing in storage and is idempotent; a manifest is created by
+        its first commit. All names are checked before any is declared.
+
+        :raises InvalidNameError: a name breaks the rule of
+            :func:`~etl_manifests.validate_process_name`, or is one of the
+            manager's own attributes (``get``, ``backend``, ...), which would hide it.
+        """
+        self._declare(_check_names(names))
+
     def get(self, process: ETLProcess | str) -> Manifest:
         """The manifest of ``process`` (the same object on every call).
 
-        :raises UnknownProcessError: naming the valid processes.
+        :raises UnknownProcessError: ``process`` is not declared; the message lists the
+            declared names.
         :raises CorruptManifestError: the stored manifest cannot be read.
         """
-        proc = parse_process(process)
+        proc = parse_process(process, self._processes)
         with self._lock:
             manifest = self._manifests.get(proc)
             if manifest is None:
@@ -215,13 +257,21 @@ class ManifestManager:
         return self.get(name)
 
     def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *(p.value for p in ETLProcess)})
+        return sorted({*super().__dir__(), *self._processes})
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Unpickling (e.g. in a worker process) yields that process's singleton.
+        # Unpickling (e.g. in a worker process) yields that process's singleton, with the
+        # processes declared here declared there too.
         return (
             _restore,
-            (self.root_dir, self.etl_version, self.storage_options, self.retry, self.checkpoint),
+            (
+                self.root_dir,
+                self.etl_version,
+                self.storage_options,
+                self.retry,
+                self.checkpoint,
+                self.processes,
+            ),
         )
 
     def __copy__(self) -> ManifestManager:
@@ -234,6 +284,10 @@ class ManifestManager:
         root = _redact(self.root_dir)
         return f"ManifestManager(root_dir={root!r}, etl_version={self.etl_version!r})"
 
+    def _declare(self, names: Iterable[str]) -> None:
+        with self._lock:
+            self._processes.update(dict.fromkeys(names))
+
 
 def _renew_instance_lock(cls: type[ManifestManager]) -> None:
     # A thread that did not survive the fork may have been constructing the manager.
@@ -243,13 +297,41 @@ def _renew_instance_lock(cls: type[ManifestManager]) -> None:
 register_after_fork(ManifestManager, _renew_instance_lock)
 
 
+# Names that manager.<name> would resolve to the manager's own attributes, not a manifest.
+_RESERVED = frozenset(
+    name
+    for name in (*dir(ManifestManager), *ManifestManager.__annotations__)
+    if not name.startswith("_")
+)
+
+
+def _check_names(names: Iterable[str]) -> list[str]:
+    if isinstance(names, str):
+        # A lone string would otherwise be declared letter by letter.
+        names = [names]
+    checked = [validate_process_name(name) for name in names]
+    for name in checked:
+        if name in _RESERVED:
+            raise InvalidNameError(
+                f"{name!r} cannot name a process: manager.{name} is the manager's own "
+                "attribute and would hide the manifest; choose another name"
+            )
+    return checked
+
+
 def _restore(
     root_dir: str,
     etl_version: str,
     storage_options: dict[str, Any],
     retry: RetryPolicy | None,
     checkpoint: CheckpointPolicy,
+    processes: tuple[str, ...] = (),
 ) -> ManifestManager:
     return ManifestManager(
-        root_dir, etl_version, storage_options=storage_options, retry=retry, checkpoint=checkpoint
+        root_dir,
+        etl_version,
+        storage_options=storage_options,
+        retry=retry,
+        checkpoint=checkpoint,
+        processes=processes,
     )

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
-from .process import ETLProcess
+from .process import validate_process_name
 
 __all__ = ["FORMAT_VERSION", "MAX_REVISION", "ManifestMetadata"]
 
@@ -33,8 +33,11 @@ class ManifestMetadata(BaseModel):
     :data:`FORMAT_VERSION` (migrating older ones) and refuses newer ones. Version 1 is a
     whole-document manifest; version 2 is a snapshot with a commit log beside it, which
     releases that read only version 1 refuse instead of overwriting."""
-    process: ETLProcess
-    """The ETL process that owns the manifest."""
+    process: Annotated[str, AfterValidator(validate_process_name)]
+    """The ETL process that owns the manifest: an :class:`~etl_manifests.ETLProcess`
+    member for the seed's names (documents written by 0.1.0 hold only those), else a
+    name declared by the pipeline, following the rule of
+    :func:`~etl_manifests.validate_process_name`."""
     etl_version: Annotated[str, StringConstraints(min_length=1)]
     """The ETL version the manifest belongs to (part of its file name)."""
     created_at: AwareDatetime = Field(default_factory=_utcnow)

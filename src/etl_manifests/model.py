@@ -49,9 +49,9 @@ MAX_VERSION_LENGTH = 128
 def manifest_key(process: ETLProcess | str, etl_version: str) -> str:
     """The storage key of a manifest: ``{process}_v{etl_version}.json``.
 
-    :raises UnknownProcessError: ``process`` is not an :class:`ETLProcess`.
-    :raises InvalidNameError: ``etl_version`` could escape the manifests root
-        (``/``, ``\\``, ``..``, NUL, ...).
+    :raises InvalidNameError: ``process`` breaks the naming rule of
+        :func:`~etl_manifests.validate_process_name`, or ``etl_version`` could
+        escape the manifests root (``/``, ``\\``, ``..``, NUL, ...).
     """
     proc = parse_process(process)
     if not _SAFE_VERSION.fullmatch(etl_version) or ".." in etl_version:
@@ -64,7 +64,7 @@ def manifest_key(process: ETLProcess | str, etl_version: str) -> str:
             f"ETL version {etl_version[:20]!r}... is {len(etl_version)} characters long; "
             f"use at most {MAX_VERSION_LENGTH}"
         )
-    return f"{proc.value}_v{etl_version}.json"
+    return f"{proc}_v{etl_version}.json"
 
 
 class Manifest:
@@ -386,7 +386,7 @@ class Manifest:
         return removed
 
     def __repr__(self) -> str:
-        name = f"{self.process.value} v{self.etl_version}"
+        name = f"{self.process} v{self.etl_version}"
         count = len(self)
         return f"<Manifest {name} at {self.url}: {count} record{'' if count == 1 else 's'}>"
 
@@ -417,8 +417,8 @@ class Manifest:
         if metadata.process != self.process or metadata.etl_version != self.etl_version:
             raise CorruptManifestError(
                 location,
-                f"it belongs to {metadata.process.value} v{metadata.etl_version}, "
-                f"not {self.process.value} v{self.etl_version}",
+                f"it belongs to {metadata.process} v{metadata.etl_version}, "
+                f"not {self.process} v{self.etl_version}",
             )
 
     def _commit(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import re
 import threading
@@ -263,6 +264,11 @@ def _import_factory(scheme: str, entry: _Entry) -> BackendFactory:
     if not isinstance(entry.factory, str):
         return entry.factory
     module_name, _, attr = entry.factory.partition(":")
+    # Checked before importing: the backend module may import other packages of its
+    # extra first (aiohttp, botocore), whose absence would otherwise surface as a bare
+    # ModuleNotFoundError instead of the install hint.
+    if entry.requires and importlib.util.find_spec(entry.requires.split(".")[0]) is None:
+        raise MissingDependencyError(scheme, entry.requires, entry.extra)
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -275,7 +275,10 @@ def test_unknown_or_unsafe_process(target: Target, process: str) -> None:
     assert repr(process) in str(info.value)
     with pytest.raises(KeyError):
         manager[process]
-    with pytest.raises(UnknownProcessError):
+    # Not declarable either, and a Manifest built directly refuses the unsafe name.
+    with pytest.raises(InvalidNameError):
+        manager.declare_processes(process)
+    with pytest.raises(InvalidNameError):
         Manifest(process, ETL_VERSION, target.backend())
     assert _snapshot(target) == before
 

@@ -158,7 +158,8 @@ class LocalBackend(StorageBackend):
     """Stores each key as a file below a folder; the folder is created on first write."""
 
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
-        path = root[len("file://") :] if root.startswith("file://") else root
+        # Only file:// and local:// roots (or plain paths) are routed here.
+        path = root.split("://", 1)[1] if "://" in root else root
         self._dir = Path(path).expanduser().absolute()
         self.root = str(self._dir)
         self.lock_timeout = _lock_timeout(storage_options or {})
@@ -316,5 +317,5 @@ class LocalBackend(StorageBackend):
 
 @hookimpl
 def register_backends(register: RegisterBackend) -> None:
-    """Register the local backend for plain paths and ``file://`` URLs."""
+    """Register the local backend for plain paths, ``file://`` and ``local://`` URLs."""
     register(("file", "local"), LocalBackend)

@@ -162,7 +162,7 @@ def stats(
     stamps = sorted(r.updated_at for r in records)
     summary: dict[str, Any] = {
         "manifest": manifest.url,
-        "process": manifest.process.value,
+        "process": str(manifest.process),
         "etl_version": manifest.etl_version,
         "records": len(records),
         "verified": sum(r.is_verified for r in records),
