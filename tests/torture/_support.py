@@ -4,6 +4,11 @@ A :class:`Target` names a manifests root (local folder, ``memory://``, ``s3://``
 ``gs://`` behind the harness proxy) plus the storage options a worker process needs to
 open it, and reads/lists the stored objects *without* going through the library, so
 the tests can check what really is in storage.
+
+A manifest is a snapshot (``KEY``, the seed's JSON document) plus a commit log beside it
+(``LOG_PREFIX``). What a manifest *holds* is what a fresh :class:`Manifest` loads from
+both (:meth:`Target.stored`); the snapshot alone lags the log unless a checkpoint just
+ran (:meth:`Target.compacted_json`) or the policy checkpoints after every commit.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from etl_manifests.storage import STAGING_MARKER, StorageBackend
 
 ETL_VERSION = "1.0.0"
 KEY = f"extractor_v{ETL_VERSION}.json"
+LOG_PREFIX = f"extractor_v{ETL_VERSION}.log/"
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
 #: Quick backend retries for tests that inject faults or run under heavy contention.
@@ -44,6 +50,23 @@ class Target:
 
     def manifest(self, **kwargs: Any) -> Manifest:
         return Manifest("extractor", ETL_VERSION, self.backend(), **kwargs)
+
+    def stored(self) -> set[str]:
+        """The checksums a fresh reader loads (snapshot + log)."""
+        return set(self.manifest().records)
+
+    def compacted_json(self, **kwargs: Any) -> dict[str, Any]:
+        """Fold the log into the snapshot with ``compact()``, then read the JSON file
+        alone, with the standard library."""
+        self.manifest(**kwargs).compact()
+        raw = self.raw_read()
+        assert raw is not None
+        return plain_json(raw)
+
+    def entries(self) -> list[str]:
+        """The log entries stored (keys below the root), staged copies left out."""
+        # Staged copies end in their staging suffix, not in ".json".
+        return [n for n in self.listing() if n.startswith(LOG_PREFIX) and n.endswith(".json")]
 
     # --- raw access, bypassing the library where possible ---------------------------
 
@@ -90,7 +113,7 @@ class Target:
     def raw_write(self, data: bytes, key: str = KEY) -> None:
         """Store ``data`` under ``key`` without validation (to plant bad documents)."""
         if self.kind == "local":
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+            Path(self.root, key).parent.mkdir(parents=True, exist_ok=True)
             Path(self.root, key).write_bytes(data)
             return
         if self.kind == "s3":
@@ -102,7 +125,8 @@ class Target:
         self.backend().write(key, data)
 
     def listing(self) -> list[str]:
-        """Every stored name below the root (for local disk: hidden files too)."""
+        """Every stored name below the root (for local disk: hidden files too, and
+        folders), relative to the root."""
         if self.kind == "local":
             base = Path(self.root)
             if not base.exists():
@@ -111,9 +135,10 @@ class Target:
         if self.kind == "s3":
             bucket, prefix = self._bucket_prefix()
             pages = _s3_client(self.endpoint_url).get_paginator("list_objects_v2")
+            start = len(prefix) + 1 if prefix else 0
             return sorted(
-                item["Key"]
-                for page in pages.paginate(Bucket=bucket, Prefix=prefix)
+                item["Key"][start:]
+                for page in pages.paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else "")
                 for item in page.get("Contents", [])
             )
         return [info.key for info in self.backend().list("")]
@@ -162,14 +187,24 @@ def worker_env() -> dict[str, str]:
     return env
 
 
-def start_worker(args: dict[str, Any]) -> subprocess.Popen[str]:
-    """Start ``python -m torture._writer`` with ``args`` (JSON) and pipes on stdio."""
+def start_worker(
+    args: dict[str, Any], checkpoint: dict[str, Any] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``python -m torture._writer`` with ``args`` (JSON) and pipes on stdio.
+
+    ``checkpoint``: the writer's checkpoint policy, passed the way users configure it
+    (``ETL_MANIFESTS_CHECKPOINT``); ``None`` leaves the default policy.
+    """
+    env = worker_env()
+    env.pop("ETL_MANIFESTS_CHECKPOINT", None)
+    if checkpoint is not None:
+        env["ETL_MANIFESTS_CHECKPOINT"] = json.dumps(checkpoint)
     return subprocess.Popen(
         [sys.executable, "-m", "torture._writer", json.dumps(args)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=worker_env(),
+        env=env,
         cwd=str(TESTS_DIR),
     )

@@ -8,20 +8,32 @@ Run as ``python -m torture._writer '<json args>'``. Arguments:
 ``retry``: ``[max_attempts, base_delay, max_delay]`` for the manifest's RetryPolicy.
 ``wait_for_go``: print ``ready`` and wait for a line on stdin before adding.
 
+The checkpoint policy is the manager's: ``ETL_MANIFESTS_CHECKPOINT`` (JSON) if the parent
+sets it, else the default one, with checkpoints in a background thread.
+
 Prints ``ready``, then each record's checksum right after its ``add_record`` returned
-(flushed), and finally one ``stats {json}`` line with its counts and timing.
+(flushed), and finally (once the background checkpoints it started are done) one
+``stats {json}`` line with what the commit protocol did and the timing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import sys
+import threading
 import time
 from typing import Any
 
 from etl_manifests import ManifestManager, RetryPolicy
 from etl_manifests.errors import ConflictError, SaveRetriesExhaustedError
-from etl_manifests.storage import Blob, Expect, ObjectInfo, StorageBackend
+from etl_manifests.storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
+
+SNAPSHOT = "extractor_v{version}.json"
+# A log entry: <stem>.log/<epoch>/<writer>-<seq>.json (staged copies do not end in .json).
+_ENTRY = re.compile(r"\.log/[0-9]{10}/[0-9a-f]{16}-[0-9]+\.json$")
+_SEAL = re.compile(r"\.log/[0-9]{10}\.seal$")
 
 
 def checksum(n: int) -> str:
@@ -41,37 +53,68 @@ def record(n: int) -> dict[str, Any]:
 
 
 class CountingBackend(StorageBackend):
-    """Delegates to a real backend and counts writes and the conflicts they met."""
+    """Delegates to a real backend and counts what the commit protocol asked of it.
 
-    def __init__(self, inner: StorageBackend) -> None:
+    ``orphans`` counts entries written again under a commit id this process had
+    already written: an entry created after its epoch was listed is an orphan, which
+    ``CommitLog.land`` deletes and commits again (same id, same changes) in the next
+    epoch. ``commits`` counts the distinct commit ids written.
+    """
+
+    def __init__(self, inner: StorageBackend, snapshot_key: str) -> None:
         self.inner = inner
         self.root = inner.root
-        self.writes = 0
-        self.conflicts = 0
-        self.reads = 0
-        self.streak = 0  # conflicts since the last successful write
-        self.max_streak = 0
+        self.snapshot_key = snapshot_key
+        self._lock = threading.Lock()  # background checkpoints count from another thread
+        self.requests = 0
+        self.entries_written = 0
+        self.orphans = 0
+        self.snapshot_reads = 0
+        self.checkpoints = 0  # snapshot replaced: a checkpoint of this writer landed
+        self.checkpoint_conflicts = 0  # ... or lost to another one (or to the creation)
+        self.seal_writes = 0
+        self.lists = 0
+        self._commit_ids: set[str] = set()
+
+    def _count(self, **what: int) -> None:
+        with self._lock:
+            self.requests += 1
+            for name, n in what.items():
+                setattr(self, name, getattr(self, name) + n)
 
     def read(self, key: str) -> Blob:
-        self.reads += 1
+        self._count(snapshot_reads=key == self.snapshot_key)
         return self.inner.read(key)
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
-        self.writes += 1
+        self._count()
         try:
             version = self.inner.write(key, data, expect=expect)
         except ConflictError:
-            self.conflicts += 1
-            self.streak += 1
-            self.max_streak = max(self.max_streak, self.streak)
+            self._count(checkpoint_conflicts=key == self.snapshot_key and expect is not ABSENT)
             raise
-        self.streak = 0
+        if _ENTRY.search(key):
+            commit = json.loads(data)["commit"]
+            with self._lock:
+                again = commit in self._commit_ids
+                self._commit_ids.add(commit)
+            self._count(entries_written=1, orphans=again)
+        elif _SEAL.search(key):
+            self._count(seal_writes=1)
+        elif key == self.snapshot_key and expect is not ABSENT:
+            self._count(checkpoints=1)
         return version
 
+    @property
+    def commits(self) -> int:
+        return len(self._commit_ids)
+
     def delete(self, key: str) -> None:
+        self._count()
         self.inner.delete(key)
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
+        self._count(lists=1)
         return self.inner.list(prefix)
 
     def url(self, key: str) -> str:
@@ -81,18 +124,33 @@ class CountingBackend(StorageBackend):
         self.inner.close()
 
 
+class _Warnings(logging.Handler):
+    """Counts warnings, e.g. a background checkpoint that failed (it is retried later)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def main(raw: str) -> None:
     args: dict[str, Any] = json.loads(raw)
     max_attempts, base_delay, max_delay = args.get("retry", [200, 0.005, 0.25])
+    version = args.get("etl_version", "1.0.0")
+    warnings = _Warnings()
+    logging.getLogger("etl_manifests").addHandler(warnings)
     manager = ManifestManager(
         args["root"],
-        args.get("etl_version", "1.0.0"),
+        version,
         storage_options=args.get("storage_options", {}),
         retry=RetryPolicy(max_attempts, base_delay, max_delay),
     )
+    # Count every request the manifest makes, its first load included.
+    counting = CountingBackend(manager.backend, SNAPSHOT.format(version=version))
+    manager._backend = counting
     manifest = manager.extractor
-    counting = CountingBackend(manifest.backend)
-    manifest.backend = counting
     out = sys.stdout
     out.write("ready\n")
     out.flush()
@@ -123,14 +181,25 @@ def main(raw: str) -> None:
         out.write(checksum(n) + "\n")
         out.flush()
         n += 1
+    committed = time.perf_counter() - began
+    # Let a background checkpoint this writer started finish, so its requests count.
+    for thread in threading.enumerate():
+        if thread.name.startswith("checkpoint "):
+            thread.join()
     stats = {
         "adds": n - start,
-        "writes": counting.writes,
-        "conflicts": counting.conflicts,
-        "reads": counting.reads,
-        "max_conflict_streak": counting.max_streak,
+        "requests": counting.requests,
+        "commits": counting.commits,
+        "entries_written": counting.entries_written,
+        "orphans_recommitted": counting.orphans,
+        "snapshot_reads": counting.snapshot_reads,
+        "checkpoints": counting.checkpoints,
+        "checkpoint_conflicts": counting.checkpoint_conflicts,
+        "seal_writes": counting.seal_writes,
+        "lists": counting.lists,
         "retry_budgets_exhausted": exhausted,
-        "seconds": time.perf_counter() - began,
+        "warnings": warnings.messages,
+        "seconds": committed,
     }
     out.write("stats " + json.dumps(stats) + "\n")
     out.flush()

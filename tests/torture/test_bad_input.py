@@ -6,6 +6,7 @@ A stored manifest that cannot be read is never overwritten, whatever is tried ne
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -25,7 +26,7 @@ from etl_manifests.errors import (
     UnknownProcessError,
     UnsupportedFormatError,
 )
-from torture._support import ETL_VERSION, KEY, Target
+from torture._support import ETL_VERSION, KEY, LOG_PREFIX, Target
 
 pytestmark = pytest.mark.torture
 
@@ -51,17 +52,6 @@ def _snapshot(target: Target) -> tuple[bytes | None, list[str]]:
     # no lock, so the first replace makes it); it holds no data and is not compared.
     listing = [n for n in target.listing() if not (n.startswith(".") and n.endswith(".lock"))]
     return target.raw_read(), listing
-
-
-def _good_doc(target: Target) -> dict[str, Any]:
-    """A valid stored document with two records, as plain JSON."""
-    scratch = Target("memory", f"memory://torture-scratch-{uuid.uuid4().hex}")
-    manifest = scratch.manifest()
-    manifest.add_records([record(1), record(2)])
-    raw = scratch.raw_read()
-    assert raw is not None
-    doc: dict[str, Any] = json.loads(raw)
-    return doc
 
 
 # --- bad records: rejected before anything is touched ----------------------------------
@@ -203,13 +193,19 @@ CORRUPTIONS = _corruptions()
 @pytest.mark.parametrize("case", list(CORRUPTIONS))
 def test_unreadable_stored_manifest(target: Target, case: str) -> None:
     make, error, detail = CORRUPTIONS[case]
-    # A manifest object opened while the document was still good.
+    # A manifest object opened while the document was still good; compact() puts its
+    # records into the snapshot, the document the corruption then replaces.
     opened = target.manifest()
     opened.add_records([record(1), record(2)])
+    opened.compact()
     good = dict(opened.records)
+    compacted = target.raw_read()
+    assert compacted is not None
+    assert set(json.loads(compacted)["records"]) == set(good)
 
-    target.raw_write(make(_good_doc(target)))
+    target.raw_write(make(json.loads(compacted)))
     before = _snapshot(target)
+    planted = before[0]
 
     # Loading names the file and what is wrong, with a typed error.
     with pytest.raises(error) as info:
@@ -235,10 +231,15 @@ def test_unreadable_stored_manifest(target: Target, case: str) -> None:
     with pytest.raises(error):
         blind.save()
     assert _snapshot(target) == before
-    # ... nor through the open one (its version is stale, so it merges, and refuses).
+    # The open one commits to the log without reading the snapshot (a commit never
+    # waits on it), but folding its log into a snapshot reads it, refuses, and leaves
+    # the document as it was.
+    opened.add_record(record(4))
+    assert target.raw_read() == planted
     with pytest.raises(error):
-        opened.add_record(record(4))
-    assert _snapshot(target) == before
+        opened.compact()
+    assert target.raw_read() == planted
+    before = _snapshot(target)
 
     # The manager does not cache a manifest it could not open.
     manager = ManifestManager(target.root, ETL_VERSION, storage_options=target.storage_options)
@@ -246,6 +247,179 @@ def test_unreadable_stored_manifest(target: Target, case: str) -> None:
         with pytest.raises(error):
             manager.extractor  # noqa: B018 - the attribute access is the test
     assert _snapshot(target) == before
+
+
+# --- log entries and seals we cannot use: typed error naming them, never overwritten ----
+
+
+def _foreign_entry(target: Target) -> bytes:
+    """A real entry of another manifest (the loader's) on the same root."""
+    Manifest("loader", ETL_VERSION, target.backend()).add_record(record(7))
+    prefix = f"loader_v{ETL_VERSION}.log/"
+    (key,) = [n for n in target.listing() if n.startswith(prefix) and n.endswith(".json")]
+    data = target.raw_read(key)
+    assert data is not None
+    return data
+
+
+def _edit_entry(change: Callable[[dict[str, Any]], None]) -> Callable[[bytes, Target], bytes]:
+    def damage(data: bytes, target: Target) -> bytes:
+        entry: dict[str, Any] = json.loads(data)
+        change(entry)
+        return json.dumps(entry).encode()
+
+    return damage
+
+
+def _put_row(entry: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = entry["put"][checksum(3)]
+    return row
+
+
+ENTRY_DAMAGE: dict[str, tuple[Callable[[bytes, Target], bytes], str]] = {
+    "truncated": (lambda data, _: data[: len(data) // 2], "JSON"),
+    "empty": (lambda data, _: b"", "empty"),
+    "not JSON": (lambda data, _: b"<html>502 Bad Gateway</html>", "JSON"),
+    "JSON list": (lambda data, _: b"[]", "not a log entry"),
+    "foreign (another manifest's entry)": (lambda _, t: _foreign_entry(t), "loader"),
+    "duplicate key": (lambda data, _: data[:-1] + b',"remove":[]}', "twice"),
+    "invalid record": (
+        _edit_entry(lambda e: _put_row(e).update(content_length_bytes=-5)),
+        "content_length_bytes",
+    ),
+    "unknown key in record": (
+        _edit_entry(lambda e: _put_row(e).update(colour="red")),
+        "colour",
+    ),
+    "record under another checksum": (
+        _edit_entry(lambda e: e["put"].update({checksum(9): e["put"].pop(checksum(3))})),
+        checksum(9),
+    ),
+    "unknown field": (_edit_entry(lambda e: e.update(shards=4)), "shards"),
+    "newer entry format": (_edit_entry(lambda e: e.update(format=99)), "upgrade"),
+    "stored under another writer's name": (
+        _edit_entry(lambda e: e.update(writer="f" * 16)),
+        "name",
+    ),
+}
+
+
+def _seal_damage() -> dict[str, tuple[Callable[[bytes], bytes], str]]:
+    def other_epoch(seal: bytes) -> bytes:
+        return seal  # epoch 1's seal, stored as epoch 2's
+
+    def unknown_state(seal: bytes) -> bytes:
+        doc = json.loads(seal)
+        doc.update(epoch=2, state="half-folded")
+        return json.dumps(doc).encode()
+
+    def truncated(seal: bytes) -> bytes:
+        doc = json.loads(seal)
+        doc.update(epoch=2)
+        data = json.dumps(doc).encode()
+        return data[: len(data) // 2]
+
+    return {
+        "truncated": (truncated, "unreadable"),
+        "empty": (lambda _: b"", "unreadable"),
+        "not JSON": (lambda _: b"<html>503 Slow Down</html>", "unreadable"),
+        "another epoch's seal": (other_epoch, "not this epoch's"),
+        "unknown state": (unknown_state, "not this epoch's"),
+    }
+
+
+SEAL_DAMAGE = _seal_damage()
+
+
+def _log_with_a_live_entry(target: Target) -> tuple[Manifest, Manifest, str]:
+    """Records 1 and 2 folded into the snapshot (epoch 1 sealed), record 3 committed as
+    the one entry of the live epoch 2 by a writer that then goes away. Returns a reader
+    and a writer opened before record 3 was committed, and the entry's key."""
+    author = target.manifest()
+    author.add_records([record(1), record(2)])
+    author.compact()
+    reader, writer = target.manifest(), target.manifest()
+    author.add_record(record(3))
+    (key,) = [n for n in target.entries() if n.startswith(f"{LOG_PREFIX}0000000002/")]
+    return reader, writer, key
+
+
+def _refused_and_kept(
+    target: Target, bad_key: str, detail: str, reader: Manifest, writer: Manifest
+) -> None:
+    """Every way to read the log raises a CorruptManifestError naming ``bad_key``, and
+    nothing that reads or writes the manifest overwrites or deletes it."""
+    bad = target.raw_read(bad_key)
+    snapshot = target.raw_read()
+    before = _snapshot(target)
+
+    def kept() -> None:
+        assert target.raw_read(bad_key) == bad
+        assert target.raw_read() == snapshot  # no checkpoint folded past it
+
+    with pytest.raises(CorruptManifestError) as info:
+        target.manifest()
+    assert bad_key in str(info.value)
+    assert detail in str(info.value)
+    assert _snapshot(target) == before  # reading changed nothing at all
+
+    records_before = dict(reader.records)
+    with pytest.raises(CorruptManifestError) as info:
+        reader.load()
+    assert bad_key in str(info.value)
+    assert dict(reader.records) == records_before
+    with pytest.raises(CorruptManifestError):
+        reader.refresh()
+    assert set(reader.records) == {checksum(1), checksum(2)}
+    assert _snapshot(target) == before
+
+    manager = ManifestManager(target.root, ETL_VERSION, storage_options=target.storage_options)
+    for _ in range(2):
+        with pytest.raises(CorruptManifestError):
+            manager.extractor  # noqa: B018 - the attribute access is the test
+    assert _snapshot(target) == before
+
+    # Writers. A commit reads its epoch's seal but no other entry: with a bad entry it
+    # lands; with a bad seal it is refused. A checkpoint reads everything, refuses, and
+    # folds nothing.
+    commits = [
+        lambda: target.manifest(load=False).add_record(record(4)),
+        lambda: writer.add_record(record(5)),
+    ]
+    for commit in commits:
+        if bad_key.endswith(".seal"):
+            with pytest.raises(CorruptManifestError, match=re.escape(bad_key)):
+                commit()
+        else:
+            commit()
+        kept()
+    for checkpoint in (writer.compact, lambda: target.manifest(load=False).compact()):
+        with pytest.raises(CorruptManifestError, match=re.escape(bad_key)):
+            checkpoint()
+        kept()
+    assert bad_key in target.listing()
+
+
+@pytest.mark.parametrize("case", list(ENTRY_DAMAGE))
+def test_unreadable_log_entry(target: Target, case: str) -> None:
+    damage, detail = ENTRY_DAMAGE[case]
+    reader, writer, key = _log_with_a_live_entry(target)
+    good = target.raw_read(key)
+    assert good is not None
+    target.raw_write(damage(good, target), key)
+    _refused_and_kept(target, key, detail, reader, writer)
+
+
+@pytest.mark.parametrize("case", list(SEAL_DAMAGE))
+def test_unreadable_seal(target: Target, case: str) -> None:
+    damage, detail = SEAL_DAMAGE[case]
+    reader, writer, _ = _log_with_a_live_entry(target)
+    sealed = target.raw_read(f"{LOG_PREFIX}0000000001.seal")  # written by compact()
+    assert sealed is not None
+    # The seal of the live epoch, which every reader and committer reads.
+    key = f"{LOG_PREFIX}0000000002.seal"
+    target.raw_write(damage(sealed), key)
+    _refused_and_kept(target, key, detail, reader, writer)
 
 
 # --- names that could escape the manifests root ---------------------------------------

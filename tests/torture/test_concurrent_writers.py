@@ -1,36 +1,91 @@
-"""Many OS processes add records to one manifest at once; not one record may be lost.
+"""Many OS processes commit to one manifest at once; not one record may be lost.
 
-Each of ``PROCESSES`` worker processes opens its own ``ManifestManager`` and adds
-``RECORDS_EACH`` distinct records one ``add_record`` at a time, all starting together.
-Every ``add_record`` is one successful commit, so the final revision must equal the total
-number of adds; every conflict a worker met was resolved by reload + merge + retry.
+Each of ``PROCESSES`` worker processes opens its own ``ManifestManager`` (default
+checkpoint policy) and adds ``RECORDS_EACH`` distinct records one ``add_record`` at a
+time, all starting together. Every ``add_record`` is one commit, one small log entry, so
+a fresh reader must hold every record and count exactly one commit per add; no writer may
+exhaust its retry budget.
+
+Checkpoints run while the writers commit, in two ways:
+
+* a maintenance job (a thread of the test process) calls ``compact()`` over and over, so
+  epochs are sealed under the writers' feet and commits that land in a closed epoch are
+  committed again in the next one (orphans);
+* on local disk, the log is first filled with ``SEEDED`` commits, so that each writer's
+  own view crosses the default policy's threshold (1,000 commits) part-way through and
+  all sixteen fold the log in their background threads at about the same time.
+
+A writer counts only the commits it has seen (its own, and those it read when it
+loaded), so sixteen writers of 200 commits each starting on an empty log never reach the
+threshold by themselves: hence the two set-ups above.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import checksum
+from conftest import checksum, record
+from etl_manifests import CheckpointPolicy
 from etl_manifests.document import decode
 from harness.fixtures import GcsServer, S3Server
 from torture._support import FAST_RETRIES, KEY, Target, plain_json, start_worker
 
 pytestmark = pytest.mark.torture
 
-PROCESSES = 8
+PROCESSES = 16
 RECORDS_EACH = 200
-RETRY = [200, 0.005, 0.25]  # max_attempts, base_delay, max_delay
-WORKER_TIMEOUT = 240.0
+RETRY = [50, 0.01, 1.0]  # the default RetryPolicy: contention must never exhaust it
+WORKER_TIMEOUT = 600.0
+SEEDED = 900  # commits in the log before the race, for the writers' own checkpoints
+SEED_BASE = 10_000_000  # checksums of the seeded records
+COMPACT_EVERY = 0.25  # seconds between the maintenance job's compactions
 
 
-def _race(target: Target) -> None:
+def _seed_log(target: Target, commits: int) -> set[str]:
+    """``commits`` single-record commits, by 8 writers at once, no checkpoints."""
+    manual = CheckpointPolicy(every=None)
+    writers = [target.manifest(checkpoint=manual) for _ in range(8)]
+
+    def add(n: int) -> None:
+        writers[n % len(writers)].add_record(record(SEED_BASE + n))
+
+    with ThreadPoolExecutor(len(writers)) as pool:
+        list(pool.map(add, range(commits)))
+    return {checksum(SEED_BASE + n) for n in range(commits)}
+
+
+class _Compactor(threading.Thread):
+    """A maintenance job: ``compact()`` every ``COMPACT_EVERY`` seconds until stopped."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(name="compactor", daemon=True)
+        self.manifest = target.manifest()
+        self.stop = threading.Event()
+        self.compactions = 0
+        self.folded = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            while not self.stop.wait(COMPACT_EVERY):
+                folded = self.manifest.compact()
+                self.compactions += 1
+                self.folded += folded
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+
+
+def _race(target: Target, *, seeded: int = 0, compactor: bool = True) -> None:
     began = time.perf_counter()
+    expected = _seed_log(target, seeded) if seeded else set()
     workers = [
         start_worker(
             {
@@ -44,22 +99,30 @@ def _race(target: Target) -> None:
         )
         for i in range(PROCESSES)
     ]
+    job = _Compactor(target) if compactor else None
     try:
         for proc in workers:
             assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "ready", proc.stderr
+            assert proc.stdout.readline().strip() == "ready", proc.communicate()[1][-3000:]
         started = time.perf_counter()
         for proc in workers:  # release them all at once
             assert proc.stdin is not None
             proc.stdin.write("go\n")
             proc.stdin.flush()
+        if job is not None:
+            job.start()
         outputs = [proc.communicate(timeout=WORKER_TIMEOUT) for proc in workers]
+        elapsed = time.perf_counter() - started
     finally:
+        if job is not None:
+            job.stop.set()
+            job.join()
         for proc in workers:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    elapsed = time.perf_counter() - started
+    if job is not None:
+        assert job.error is None, f"compact() failed while writers committed: {job.error!r}"
     stats: list[dict[str, Any]] = []
     reported: set[str] = set()
     for proc, (out, err) in zip(workers, outputs, strict=True):
@@ -69,44 +132,73 @@ def _race(target: Target) -> None:
         stats.append(json.loads(lines[-1][len("stats ") :]))
         reported.update(lines[:-1])
 
-    expected = {checksum(i * 100_000 + j) for i in range(PROCESSES) for j in range(RECORDS_EACH)}
-    total = PROCESSES * RECORDS_EACH
-    assert reported == expected
+    ours = {checksum(i * 100_000 + j) for i in range(PROCESSES) for j in range(RECORDS_EACH)}
+    assert reported == ours
+    expected |= ours
+    total = len(expected)  # one commit per record
 
-    # Through the library...
+    # A fresh reader (snapshot + log) holds every record, one commit per add_record.
     manifest = target.manifest()
+    assert set(manifest.records) == expected, f"lost: {len(expected - set(manifest.records))}"
     assert len(manifest) == total
-    assert set(manifest.records) == expected
-    assert manifest.metadata.revision == total  # one successful commit per add_record
-    # ... and through plain JSON, bypassing the library.
+    assert manifest.metadata.revision == total
+    # The snapshot lags the log but is always a complete, valid manifest of a log
+    # position: plain JSON, only records that were committed, one commit per record.
+    raw = target.raw_read()
+    assert raw is not None
+    lagging = plain_json(raw)
+    assert set(lagging["records"]) <= expected
+    assert lagging["metadata"]["revision"] == len(lagging["records"])
+    # After compact() the JSON file alone holds everything.
+    manifest.compact()
     raw = target.raw_read()
     assert raw is not None
     doc = plain_json(raw)
-    assert len(doc["records"]) == total
     assert set(doc["records"]) == expected
     assert doc["metadata"]["revision"] == total
     assert doc["metadata"]["process"] == "extractor"
     assert set(decode(raw, KEY).records) == expected
-    # No staged leftovers after successful saves.
+    # No staged leftovers after successful commits and checkpoints.
     assert target.staged() == []
 
-    writes = sum(s["writes"] for s in stats)
-    conflicts = sum(s["conflicts"] for s in stats)
-    exhausted = sum(s["retry_budgets_exhausted"] for s in stats)
-    streak = max(s["max_conflict_streak"] for s in stats)
-    assert writes == total + conflicts
+    def total_of(name: str) -> int:
+        return sum(s[name] for s in stats)
+
+    exhausted = total_of("retry_budgets_exhausted")
+    assert exhausted == 0
+    entries = total_of("entries_written")
+    orphans = total_of("orphans_recommitted")
+    # One commit (one commit id) per add; orphans were landed once more, in a later epoch.
+    assert total_of("commits") == len(ours)
+    assert entries == len(ours) + orphans
+    warnings = [w for s in stats for w in s["warnings"]]
+    assert warnings == [], warnings[:5]
     print(
-        f"\n[concurrent-writers/{target.kind}] processes={PROCESSES} "
-        f"records={total} ({RECORDS_EACH} each) seconds={elapsed:.1f} "
-        f"(incl. start-up {time.perf_counter() - began:.1f}) "
-        f"writes={writes} conflicts_resolved_by_merge={conflicts} "
-        f"longest_conflict_streak={streak} retry_budgets_exhausted={exhausted} "
-        f"final_revision={manifest.metadata.revision} records_lost={len(expected) - len(manifest)}"
+        f"\n[concurrent-writers/{target.kind}] processes={PROCESSES} x {RECORDS_EACH} "
+        f"single-record commits, default checkpoint policy"
+        f"{f', log seeded with {seeded} commits' if seeded else ''}"
+        f"{f', compact() every {COMPACT_EVERY}s by a maintenance job' if job else ''}: "
+        f"seconds={elapsed:.1f} commits_per_s={len(ours) / elapsed:.0f} "
+        f"(incl. start-up and seeding {time.perf_counter() - began:.1f}s) "
+        f"entries_written={entries} orphans_recommitted={orphans} "
+        f"snapshot_reads={total_of('snapshot_reads')} "
+        f"writer_checkpoints={total_of('checkpoints')} "
+        f"(lost races {total_of('checkpoint_conflicts')}) "
+        f"seals_written={total_of('seal_writes')} "
+        f"compactions={job.compactions if job else 0} "
+        f"requests={total_of('requests')} "
+        f"retry_budgets_exhausted={exhausted} "
+        f"final_revision={manifest.metadata.revision} "
+        f"records_lost={len(expected - set(manifest.records))}"
     )
 
 
 def test_local_disk(tmp_path: Path) -> None:
     _race(Target("local", str(tmp_path / "manifests")))
+
+
+def test_local_disk_writers_checkpoint_at_once(tmp_path: Path) -> None:
+    _race(Target("local", str(tmp_path / "manifests")), seeded=SEEDED, compactor=False)
 
 
 @pytest.mark.s3

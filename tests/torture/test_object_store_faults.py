@@ -1,13 +1,17 @@
-"""Faults injected at every step of a save on S3 and GCS, through the harness proxy.
+"""Faults injected at every step of a commit on S3 and GCS, through the harness proxy.
 
-Steps: S3 default commit mode (staging PUT, CopyObject, DELETE of the staged key), S3 put
-mode (the conditional PUT), GCS (the conditional media upload). Kinds: connection reset,
-500, 503, slow response, forward-then-drop-response, and forward-then-500 (the write
-landed, the client saw an error). Each once (retried to success) and persistently.
+A commit creates one log entry (``write(expect=ABSENT)``) and reads its epoch's seal.
+Steps of the entry's creation: S3 default commit mode (staging PUT, CopyObject, DELETE
+of the staged key), S3 put mode (the conditional PUT), GCS (the conditional media
+upload). Kinds: connection reset, 500, 503, slow response, forward-then-drop-response,
+and forward-then-500 (the write landed, the client saw an error). Each once (retried to
+success) and persistently.
 
-After every case: the stored manifest is the old one or the new one, never partial; the
-record is still in memory (``dirty``) after a failed save and a later save succeeds once
-the faults are cleared; a lost response neither duplicates nor loses records.
+After every case: a fresh reader holds the old records or the new ones, never a part;
+the snapshot was not touched by the commit; the record is still in memory (``dirty``)
+after a failed commit and a later save succeeds once the faults are cleared; a lost
+response neither duplicates the commit (one entry, one revision) nor loses it; and
+``compact()`` then puts exactly the new records into the JSON file.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from etl_manifests.errors import (
 )
 from harness.fixtures import GcsServer, S3Server
 from harness.proxy import FaultRules
-from torture._support import KEY, Target, plain_json
+from torture._support import KEY, LOG_PREFIX, Target, plain_json
 
 pytestmark = pytest.mark.torture
 
@@ -46,7 +50,10 @@ STEPS: dict[str, dict[str, Any]] = {
     "s3-copy:stage-put": {"method": "PUT", "path_regex": r"\.staged-"},
     "s3-copy:copy": {"method": "PUT", "header": "x-amz-copy-source"},
     "s3-copy:delete-staged": {"method": "DELETE", "path_regex": r"\.staged-"},
-    "s3-put:conditional-put": {"method": "PUT", "path_regex": re.escape(KEY) + "$"},
+    "s3-put:conditional-put": {
+        "method": "PUT",
+        "path_regex": re.escape(LOG_PREFIX) + r"[0-9]{10}/[0-9a-f]{16}-[0-9]+\.json$",
+    },
     "gcs:conditional-upload": {"method": "POST", "path_regex": r"^/upload/"},
 }
 KINDS: dict[str, dict[str, Any]] = {
@@ -119,6 +126,7 @@ def _run(target: Target, faults: FaultRules, case: Case) -> None:
     manifest.add_records([record(i) for i in BASE])
     old_raw = target.raw_read()
     assert old_raw is not None
+    old_entries = set(target.entries())
     old = {checksum(i) for i in BASE}
     new = old | {checksum(NEW)}
     old_revision = manifest.metadata.revision
@@ -140,37 +148,41 @@ def _run(target: Target, faults: FaultRules, case: Case) -> None:
     else:
         assert type(error) is expected, f"expected {expected.__name__}, got {error!r}"
         message = str(error)
-        assert KEY in message
+        assert LOG_PREFIX in message  # names the entry it could not create
         assert target.root.split("://")[1].split("/")[0] in message
         assert isinstance(error, StorageError)
 
-    # Stored: the old document or the new one, whole.
+    # Stored: the old records or the new ones, whole; the snapshot untouched (a commit
+    # writes only its entry), and still a valid document.
     raw = target.raw_read()
-    assert raw is not None
-    doc = plain_json(raw)
-    stored = set(decode(raw, KEY).records)
-    assert set(doc["records"]) == stored
+    assert raw == old_raw
+    plain_json(raw)
+    stored = target.stored()
     assert stored in (old, new), sorted(stored)
+    landed = set(target.entries()) - old_entries
+    assert len(landed) <= 1  # never two entries for one commit
     commit_landed = case.kind in LANDS and not case.step.endswith("stage-put")
     if error is None or commit_landed:
         # Persistently lost answers to the commit itself: every retry's answer (the
-        # precondition failure included) is lost too, so the save fails although the
-        # first attempt landed whole.
+        # precondition failure included) is lost too, so the commit fails although its
+        # entry landed whole, in an open epoch, where every reader counts it.
         assert stored == new
+        assert len(landed) == 1
     else:
-        assert raw == old_raw  # nothing landed
+        assert not landed  # nothing landed
 
-    # Memory: after a failed save the record is still there, dirty, and a later save
+    # Memory: after a failed commit the record is still there, dirty, and a later save
     # (faults cleared) commits it; nothing duplicated, nothing lost.
     assert set(manifest.records) == new
     if error is not None:
         assert manifest.dirty
         manifest.save()
     assert not manifest.dirty
+    assert len(set(target.entries()) - old_entries) == 1
     fresh = target.manifest()
     assert set(fresh.records) == new
     assert len(fresh) == len(new)
-    assert fresh.metadata.revision > old_revision
+    assert fresh.metadata.revision == old_revision + 1
     assert fresh.records[checksum(NEW)] == manifest.records[checksum(NEW)]
 
     # Staged leftovers exist only when deleting them was what failed, and cleanup
@@ -183,6 +195,11 @@ def _run(target: Target, faults: FaultRules, case: Case) -> None:
         assert staged == []
     assert manifest.cleanup_staged(min_age=timedelta(0)) == len(staged)
     assert target.staged() == []
+
+    # The JSON file alone holds the new records once the log is folded into it.
+    doc = target.compacted_json()
+    assert set(doc["records"]) == new
+    assert set(decode(target.raw_read() or b"", KEY).records) == new
 
 
 @pytest.fixture
