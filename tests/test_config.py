@@ -112,6 +112,7 @@ def test_setting_sources_say_where_each_value_came_from(
         "version": f"ETL_MANIFESTS_VERSION in {tmp_path / '.env'}",
         "manifests_dir": "environment variable ETL_MANIFESTS_MANIFESTS_DIR",
         "storage_options": "argument",
+        "checkpoint": "default",
         "processes": "environment variable ETL_MANIFESTS_PROCESSES",
     }
     assert config.processes == ("b",)

@@ -14,7 +14,6 @@ through) and refuses anything else as :class:`~etl_manifests.errors.CorruptManif
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import SchemaValidator, core_schema
 
 from .document import _row_schema as row_schema
-from .document import format_validation_error
+from .document import check_unique_keys, fill_defaults, format_validation_error
 from .errors import CorruptManifestError
 from .record import Row
 
@@ -60,7 +59,7 @@ _ENTRY = SchemaValidator(
                 core_schema.datetime_schema(tz_constraint="aware")
             ),
             "put": core_schema.typed_dict_field(
-                core_schema.dict_schema(core_schema.str_schema(), row_schema())
+                core_schema.dict_schema(core_schema.str_schema(), row_schema(defaults=False))
             ),
             "remove": core_schema.typed_dict_field(
                 core_schema.list_schema(core_schema.str_schema(pattern=r"^[0-9a-f]{64}$"))
@@ -130,30 +129,6 @@ def encode_entry(entry: LogEntry) -> bytes:
     )
 
 
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise _DuplicateKey(key)
-        seen[key] = value
-    return seen
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _check_unique_keys(data: bytes, location: str) -> None:
-    # Entries are small, so the standard parser's pair hook is cheap enough here; a
-    # duplicate key would otherwise silently drop a record or a removal.
-    try:
-        json.loads(data, object_pairs_hook=_refuse_duplicates)
-    except _DuplicateKey as exc:
-        raise CorruptManifestError(
-            location, f"the log entry has the key {exc.args[0]!r} twice"
-        ) from None
-
-
 def decode_entry(data: bytes, location: str, manifest: str) -> LogEntry:
     """Parse and validate a stored entry of the log of ``manifest`` (its snapshot's stem).
 
@@ -171,7 +146,12 @@ def decode_entry(data: bytes, location: str, manifest: str) -> LogEntry:
         else:
             reason = f"not a log entry: {format_validation_error(exc, root='entry')}"
         raise CorruptManifestError(location, reason) from None
-    _check_unique_keys(data, location)
+    # The entry's own keys, one per put record and the records' own (rows keep only the
+    # keys their text had until the defaults are filled in below).
+    puts: dict[str, Row] = raw["put"]
+    in_rows = sum(map(len, puts.values()))
+    check_unique_keys(data, len(raw) + len(puts) + in_rows, location)
+    fill_defaults(puts)
     if raw["format"] > ENTRY_FORMAT:
         raise CorruptManifestError(
             location,

@@ -54,6 +54,10 @@ def manifest_key(process: ETLProcess | str, etl_version: str) -> str:
         escape the manifests root (``/``, ``\\``, ``..``, NUL, ...).
     """
     proc = parse_process(process)
+    if not isinstance(etl_version, str):
+        raise InvalidNameError(
+            f"etl_version must be a string such as '1.0.0', not {type(etl_version).__name__}"
+        )
     if not _SAFE_VERSION.fullmatch(etl_version) or ".." in etl_version:
         raise InvalidNameError(
             f"ETL version {etl_version!r} cannot be part of a file name; use letters, "

@@ -280,9 +280,14 @@ class LocalBackend(StorageBackend):
         path = self._path(key)
         if not path.parent.exists():
             return
-        if is_staging_key(key):
-            # Only its own writer ever wrote a staged file; no lock (and no lock file).
-            path.unlink(missing_ok=True)
+        if is_staging_key(key) or not path.with_name(f".{path.name}.lock").exists():
+            # A staged file has one writer only. A key without a lock file was only ever
+            # created (creates take no lock), never replaced: nothing to exclude, and
+            # taking the lock would leave a lock file behind for every deleted log entry.
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise _storage_error(exc, self.url(key), "delete") from exc
             return
         with self._locked(path):
             try:
