@@ -299,7 +299,9 @@ class _State:
 
 
 _states: dict[int, _State] = {}
-_states_lock = threading.Lock()
+# Re-entrant: creating a weakref.finalize can run the garbage collector, whose finalizer
+# of another dead backend (_forget) then takes this lock again on the same thread.
+_states_lock = threading.RLock()
 
 
 def _state_of(backend: StorageBackend) -> _State:
@@ -334,7 +336,7 @@ def _reset_after_fork() -> None:
     # A lock held by a thread of the parent stays held forever in the child; checking
     # again in the child costs one probe run and needs no lock from before the fork.
     global _states_lock
-    _states_lock = threading.Lock()
+    _states_lock = threading.RLock()
     _states.clear()
 
 
