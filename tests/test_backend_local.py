@@ -52,6 +52,49 @@ def test_memory_backends_on_one_root_share_objects() -> None:
     assert MemoryBackend(root, {}).read("m.json").data == b"x"
 
 
+_NESTED_KEYS = (
+    "m.json",
+    "m.log/0000000001.seal",
+    "m.log/0000000001/a-1.json",
+    "m.log/0000000001/b-2.json",
+    "m.log/0000000002/a-3.json",
+    "m.logx/z.json",
+    "n.log/0000000001/c.json",
+)
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "",
+        "m",
+        "m.",
+        "m.log",
+        "m.log/",
+        "m.log/0000000001",
+        "m.log/0000000001/",
+        "m.log/0000000001/a",
+        "m.log/00000000",
+        "m.log/0000000003/",
+        "n.log/0000000001/",
+        "x/",
+    ],
+)
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_list_of_nested_keys_by_any_prefix(tmp_path: Path, kind: str, prefix: str) -> None:
+    # The local backend walks only the folder a prefix names; it must still find every
+    # key that starts with the prefix, wherever the prefix ends.
+    backend: StorageBackend = (
+        LocalBackend(str(tmp_path), {})
+        if kind == "local"
+        else MemoryBackend(f"memory://{uuid.uuid4().hex}", {})
+    )
+    for key in _NESTED_KEYS:
+        backend.write(key, b"{}", expect=ABSENT)
+    expected = sorted(key for key in _NESTED_KEYS if key.startswith(prefix))
+    assert [info.key for info in backend.list(prefix)] == expected
+
+
 def test_local_root_folder_is_created_on_first_write(tmp_path: Path) -> None:
     backend = LocalBackend(str(tmp_path / "a" / "b"), {})
     backend.write("m.json", b"x")

@@ -363,6 +363,21 @@ def test_a_corrupt_entry_is_a_typed_error_and_never_overwritten(damage: object) 
     assert backend.read(key).data == bad
 
 
+def test_an_entry_holding_a_record_twice_is_refused() -> None:
+    # Valid JSON and a valid entry once parsed (the second copy silently wins), but
+    # not what any writer committed: the duplicate-key check must see it.
+    root = memory_root()
+    open_manifest(root).add_record(record(1))
+    key = entry_key(root)
+    backend = open_backend(root)
+    data = backend.read(key).data
+    ((cs, row),) = orjson.loads(data)["put"].items()
+    again = orjson.dumps({cs: {**row, "etag": "another"}})[1:-1]
+    backend.write(key, data.replace(b'"put":{', b'"put":{' + again + b",", 1))
+    with pytest.raises(CorruptManifestError, match="more than once"):
+        open_manifest(root)
+
+
 # --- compatibility -----------------------------------------------------------------
 
 

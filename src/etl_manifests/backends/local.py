@@ -300,19 +300,27 @@ class LocalBackend(StorageBackend):
                 path.with_name(f".{path.name}.lock").unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
-        if not self._dir.is_dir():
+        # Walk only below the folder the prefix names (one log epoch, say), and at its
+        # top only into folders the rest of the prefix can match: a listing costs what
+        # it returns, not every file kept beside it (other epochs, other manifests).
+        head, _, rest = prefix.rpartition("/")
+        top = self._dir / head if head else self._dir
+        if not top.is_dir():
             return []
         found = []
-        for dirpath, _dirs, files in os.walk(self._dir):
+        for dirpath, dirs, files in os.walk(top):
+            if dirpath == str(top):
+                dirs[:] = [d for d in dirs if d.startswith(rest)]
+            folder = os.path.relpath(dirpath, self._dir)
+            base = "" if folder == os.curdir else folder.replace(os.sep, "/") + "/"
             for name in files:
-                full = Path(dirpath, name)
-                key = full.relative_to(self._dir).as_posix()
                 if name.startswith(".") and name.endswith(".lock"):
                     continue
+                key = base + name
                 if not key.startswith(prefix):
                     continue
                 try:
-                    st = full.stat()
+                    st = os.stat(os.path.join(dirpath, name))
                 except FileNotFoundError:
                     continue
                 modified = datetime.fromtimestamp(st.st_mtime, UTC)
