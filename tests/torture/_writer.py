@@ -7,6 +7,8 @@ Run as ``python -m torture._writer '<json args>'``. Arguments:
     (``count`` ``null``: keep going until killed).
 ``retry``: ``[max_attempts, base_delay, max_delay]`` for the manifest's RetryPolicy.
 ``wait_for_go``: print ``ready`` and wait for a line on stdin before adding.
+``announce_checkpoints``: print ``checkpoint`` just before a checkpoint seals an epoch
+    (its first write), so the parent can kill the writer inside a checkpoint.
 
 The checkpoint policy is the manager's: ``ETL_MANIFESTS_CHECKPOINT`` (JSON) if the parent
 sets it, else the default one, with checkpoints in a background thread.
@@ -36,6 +38,16 @@ _ENTRY = re.compile(r"\.log/[0-9]{10}/[0-9a-f]{16}-[0-9]+\.json$")
 _SEAL = re.compile(r"\.log/[0-9]{10}\.seal$")
 
 
+_print_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print one whole line now (the checkpoint thread prints too)."""
+    with _print_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 def checksum(n: int) -> str:
     # Same as conftest.checksum; not imported from there to keep worker start-up fast
     # (conftest imports pytest), which matters when the writer is restarted 100 times.
@@ -61,8 +73,9 @@ class CountingBackend(StorageBackend):
     epoch. ``commits`` counts the distinct commit ids written.
     """
 
-    def __init__(self, inner: StorageBackend, snapshot_key: str) -> None:
+    def __init__(self, inner: StorageBackend, snapshot_key: str, announce: bool = False) -> None:
         self.inner = inner
+        self.announce = announce
         self.root = inner.root
         self.snapshot_key = snapshot_key
         self._lock = threading.Lock()  # background checkpoints count from another thread
@@ -87,6 +100,8 @@ class CountingBackend(StorageBackend):
         return self.inner.read(key)
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
+        if self.announce and expect is ABSENT and _SEAL.search(key):
+            say("checkpoint")
         self._count()
         try:
             version = self.inner.write(key, data, expect=expect)
@@ -148,12 +163,14 @@ def main(raw: str) -> None:
         retry=RetryPolicy(max_attempts, base_delay, max_delay),
     )
     # Count every request the manifest makes, its first load included.
-    counting = CountingBackend(manager.backend, SNAPSHOT.format(version=version))
+    counting = CountingBackend(
+        manager.backend,
+        SNAPSHOT.format(version=version),
+        announce=bool(args.get("announce_checkpoints")),
+    )
     manager._backend = counting
     manifest = manager.extractor
-    out = sys.stdout
-    out.write("ready\n")
-    out.flush()
+    say("ready")
     if args.get("wait_for_go"):
         sys.stdin.readline()
     began = time.perf_counter()
@@ -178,8 +195,7 @@ def main(raw: str) -> None:
                     exhausted += 1
                     if exhausted > 20:
                         raise
-        out.write(checksum(n) + "\n")
-        out.flush()
+        say(checksum(n))
         n += 1
     committed = time.perf_counter() - began
     # Let a background checkpoint this writer started finish, so its requests count.
@@ -201,8 +217,7 @@ def main(raw: str) -> None:
         "warnings": warnings.messages,
         "seconds": committed,
     }
-    out.write("stats " + json.dumps(stats) + "\n")
-    out.flush()
+    say("stats " + json.dumps(stats))
     ManifestManager.reset()
 
 
