@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from etl_manifests import Manifest, ManifestManager, StorageBackend
+from etl_manifests import CheckpointPolicy, Manifest, ManifestManager, StorageBackend
 from etl_manifests.backends import memory
 from etl_manifests.backends.local import LocalBackend
 from etl_manifests.backends.memory import MemoryBackend
@@ -161,7 +161,7 @@ class _Pause:
 
 
 class PausingLocal(LocalBackend):
-    """Pauses the first commit while it holds the manifest's file lock."""
+    """Pauses the first conditional replace while it holds the key's file lock."""
 
     pause = _Pause()
 
@@ -237,7 +237,11 @@ def _open_pausing(root: Root) -> tuple[Manifest, Callable[[], Hold]]:
         backend = _pausing_sqlite(root.url)
         pause = type(backend).pause  # type: ignore[attr-defined]
     pause.armed = False
-    manifest = Manifest("extractor", "1.0.0", backend)
+    # On local disk a commit's entry is created without a lock (os.link); checkpointing
+    # inside every commit makes add_record replace a seal and the snapshot, which it does
+    # under their lock files, so the fork happens while this thread holds one.
+    policy = CheckpointPolicy.after_every_commit() if root.kind == "local" else None
+    manifest = Manifest("extractor", "1.0.0", backend, checkpoint=policy)
     manifest.add_record(record(0))
     pause.armed = True
 
