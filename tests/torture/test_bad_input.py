@@ -282,7 +282,7 @@ ENTRY_DAMAGE: dict[str, tuple[Callable[[bytes, Target], bytes], str]] = {
     "not JSON": (lambda data, _: b"<html>502 Bad Gateway</html>", "JSON"),
     "JSON list": (lambda data, _: b"[]", "not a log entry"),
     "foreign (another manifest's entry)": (lambda _, t: _foreign_entry(t), "loader"),
-    "duplicate key": (lambda data, _: data[:-1] + b',"remove":[]}', "twice"),
+    "duplicate key": (lambda data, _: data[:-1] + b',"remove":[]}', "more than once"),
     "invalid record": (
         _edit_entry(lambda e: _put_row(e).update(content_length_bytes=-5)),
         "content_length_bytes",
