@@ -246,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and status not in (204, 304):
             lines.append(f"Content-Length: {len(payload)}")
         else:
-            length = dict((k.lower(), v) for k, v in headers).get("content-length")
+            length = {k.lower(): v for k, v in headers}.get("content-length")
             if length is not None:
                 lines.append(f"Content-Length: {length}")
             payload = b""

@@ -20,6 +20,7 @@ import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient, ContainerClient
+
 from azurite_server import AzuriteServer
 
 RACERS = 16

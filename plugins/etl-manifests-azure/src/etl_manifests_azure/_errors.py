@@ -25,7 +25,7 @@ from etl_manifests.errors import (
     StorageError,
 )
 
-__all__ = ["describe", "error_code", "status_of", "translate", "transient_reason"]
+__all__ = ["describe", "error_code", "status_of", "transient_reason", "translate"]
 
 # Throttling (503 ServerBusy, 500 OperationTimedOut), gateways, request timeouts.
 _TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})

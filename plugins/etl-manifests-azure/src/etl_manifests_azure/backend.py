@@ -50,7 +50,9 @@ Errors
 from __future__ import annotations
 
 import base64
+import functools
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeVar
@@ -118,7 +120,7 @@ class AzureBackend(StorageBackend):
 
         def attempt() -> Blob:
             try:
-                download = client.download_blob(max_concurrency=1, **self._timeout())
+                download = client.download_blob(max_concurrency=1, timeout=self._settings.timeout)
                 data = download.readall()
             except ResourceModifiedError:
                 # Only a read of several ranges can meet this: the blob changed between
@@ -151,7 +153,7 @@ class AzureBackend(StorageBackend):
                         length=len(data),
                         overwrite=True,
                         **conditions,
-                        **self._timeout(),
+                        timeout=self._settings.timeout,
                     ),
                 )
             else:
@@ -168,7 +170,7 @@ class AzureBackend(StorageBackend):
         """Remove ``key`` (one DELETE); a missing blob is not an error."""
         client = self._blob(key)
         try:
-            self._run("DELETE", key, lambda: client.delete_blob(**self._timeout()))
+            self._run("DELETE", key, lambda: client.delete_blob(timeout=self._settings.timeout))
         except ResourceNotFoundError as exc:
             if error_code(exc) != "BlobNotFound":
                 self._fail(exc, key)
@@ -187,7 +189,9 @@ class AzureBackend(StorageBackend):
             # A listing that fails midway is restarted from its first page.
             return [
                 ObjectInfo(item.name[len(base) :], item.size, item.last_modified)
-                for item in container.list_blobs(name_starts_with=base + prefix, **self._timeout())
+                for item in container.list_blobs(
+                    name_starts_with=base + prefix, timeout=self._settings.timeout
+                )
                 if item.name.startswith(base)
             ]
 
@@ -225,31 +229,30 @@ class AzureBackend(StorageBackend):
             for index in range(count):
                 block_id = base64.b64encode(f"{write_id}-{index:05d}".encode()).decode()
                 piece = data[index * size : (index + 1) * size]
-                self._run(
-                    f"PUT block {index + 1}/{count} of",
-                    key,
-                    lambda block_id=block_id, piece=piece: client.stage_block(  # type: ignore[misc]
-                        block_id, piece, length=len(piece), **self._timeout()
-                    ),
+                stage = functools.partial(
+                    client.stage_block,
+                    block_id,
+                    piece,
+                    length=len(piece),
+                    timeout=self._settings.timeout,
                 )
+                self._run(f"PUT block {index + 1}/{count} of", key, stage)
                 blocks.append(BlobBlock(block_id=block_id))
+            commit = functools.partial(
+                client.commit_block_list, blocks, **conditions, timeout=self._settings.timeout
+            )
             try:
-                return self._run(
-                    "PUT block list of",
-                    key,
-                    lambda blocks=blocks: client.commit_block_list(  # type: ignore[misc]
-                        blocks, **conditions, **self._timeout()
-                    ),
-                )
+                return self._run("PUT block list of", key, commit)
             except AzureError as exc:
-                # Any commit to (or delete of) this blob by another writer discards every
-                # uncommitted block, ours included: stage them again.
+                # Another writer's commit to this blob discards every uncommitted block,
+                # ours included (on Azure a Put Blob or a delete does too): stage again.
                 if error_code(exc) != "InvalidBlockList" or round_ >= policy.max_attempts:
                     raise
                 logger.debug(
                     "staged blocks for %s were discarded by another writer; staging again",
                     self.url(key),
                 )
+                time.sleep(policy.delay(round_))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- plumbing ----------------------------------------------------------------------
@@ -262,10 +265,6 @@ class AzureBackend(StorageBackend):
 
     def _blob(self, key: str) -> BlobClient:
         return self._service_client().get_blob_client(self.container, self._root.blob_name(key))
-
-    def _timeout(self) -> dict[str, int]:
-        timeout = self._settings.timeout
-        return {} if timeout is None else {"timeout": timeout}
 
     def _run(self, method: str, key: str, attempt: Callable[[], _T]) -> _T:
         """One request through the retry loop; SDK errors reach the caller untranslated."""
@@ -299,4 +298,3 @@ def _conditions(expect: Expect) -> dict[str, Any]:
     if isinstance(expect, str):
         return {"etag": expect, "match_condition": MatchConditions.IfNotModified}
     return {}
-
