@@ -83,7 +83,7 @@ class Fault:
     code: str = "ServerBusy"
     skip: int = 0
     times: int | None = 1
-    callback: Callable[[], None] | None = None
+    callback: Callable[[], object] | None = None
     seen: int = 0
     fired: int = 0
 

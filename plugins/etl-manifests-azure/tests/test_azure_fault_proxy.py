@@ -74,7 +74,7 @@ def test_status_fault_answers_an_azure_error_and_forwards_nothing(
     with pytest.raises(HttpResponseError) as info:
         blob.upload_blob(b"one")
     assert info.value.status_code == 503
-    assert info.value.error_code == "ServerBusy"
+    assert getattr(info.value, "error_code", None) == "ServerBusy"
     assert not direct.get_blob_client("m.json").exists()
     blob.upload_blob(b"one")  # fired once only
     assert direct.get_blob_client("m.json").download_blob().readall() == b"one"

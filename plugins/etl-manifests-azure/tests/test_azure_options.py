@@ -104,6 +104,11 @@ def test_environment_fallbacks_are_adlfs_names(monkeypatch: pytest.MonkeyPatch) 
     assert _auth({}) == "anonymous"
 
 
+def test_anon_may_be_a_string_as_in_the_environment() -> None:
+    assert _auth({"account_name": "acct", "anon": "false"}) == "DefaultAzureCredential"
+    assert _auth({"account_name": "acct", "anon": "True"}) == "anonymous"
+
+
 def test_the_account_may_come_from_the_root() -> None:
     settings = read_options({"account_key": KEY}, "fromurl")
     assert settings.connection.account == "fromurl"

@@ -125,7 +125,7 @@ def test_processes_racing_one_version_have_exactly_one_winner(
         ("create, blocks", "absent", {**plain_options, **BLOCKS_ONLY}),
         ("replace, blocks", "token", {**plain_options, **BLOCKS_ONLY}),
     ]
-    rounds = []
+    rounds: list[dict[str, Any]] = []
     for n, (_name, expect, options) in enumerate(cases):
         root = f"az://{container}/race-{n}"
         backend = open_backend(root, options)
@@ -154,7 +154,7 @@ def test_concurrent_manifest_writers_in_processes_lose_no_record(
     container: str, plain_options: dict[str, Any], tmp_path: Path, server: ForkServer
 ) -> None:
     options = {**plain_options, **MIXED}
-    root, each = f"az://{container}/writers", 8
+    root, each = f"az://{container}/writers", 6
     workers = [
         Worker(
             server,

@@ -234,7 +234,9 @@ def _connection(
 
     anon = opts.get("anon")
     if anon is None:
-        anon = os.environ.get("AZURE_STORAGE_ANON", "false").lower() not in _FALSE_WORDS
+        anon = os.environ.get("AZURE_STORAGE_ANON", "false")
+    if isinstance(anon, str):  # from the environment, or a JSON string
+        anon = anon.strip().lower() not in _FALSE_WORDS
     credential = opts.get("credential")
     _check_credential(credential)
 
