@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from etl_manifests import ManifestManager
 
-from azure_fault_proxy import FaultProxy
-from azurite_server import AzuriteServer, AzuriteUnavailable, running_azurite
+from .azure_fault_proxy import FaultProxy
+from .azurite_server import AzuriteServer, AzuriteUnavailable, running_azurite
 
 #: Quick back-off, so that tests injecting faults stay fast.
 FAST_RETRIES: dict[str, Any] = {"etl_manifests_retries": 5, "etl_manifests_retry_base": 0.005}

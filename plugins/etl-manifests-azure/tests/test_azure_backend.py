@@ -25,9 +25,10 @@ from etl_manifests.errors import (
 )
 from etl_manifests.storage import ABSENT
 
-from azure_fault_proxy import Fault, FaultProxy
-from azurite_server import DEV_ACCOUNT, AzuriteServer, connection_string
 from etl_manifests_azure.backend import AzureBackend
+
+from .azure_fault_proxy import Fault, FaultProxy
+from .azurite_server import DEV_ACCOUNT, AzuriteServer, connection_string
 
 BLOCKS = {"etl_manifests_max_single_put": 1024, "etl_manifests_block_size": 4096}
 

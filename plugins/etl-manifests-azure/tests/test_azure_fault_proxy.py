@@ -15,8 +15,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
 
-from azure_fault_proxy import Fault, FaultProxy, operation
-from azurite_server import AzuriteServer
+from .azure_fault_proxy import Fault, FaultProxy, operation
+from .azurite_server import AzuriteServer
 
 
 @pytest.fixture

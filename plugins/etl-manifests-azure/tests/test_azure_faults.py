@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from etl_manifests import Manifest, ManifestManager, RetryPolicy
 
-from azure_fault_proxy import Fault, FaultProxy
+from .azure_fault_proxy import Fault, FaultProxy
 
 BLOCK_PATH = {"etl_manifests_max_single_put": 1, "etl_manifests_block_size": 400}
 ACTIONS = ("status", "reset", "drop_response")

@@ -15,8 +15,9 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from etl_manifests import ManifestManager, UnknownSchemeError, open_backend, registry
 
-from azurite_server import AzuriteServer
 from etl_manifests_azure.backend import AzureBackend
+
+from .azurite_server import AzuriteServer
 
 SEED_EXAMPLE = Path(__file__).parents[3] / "docs" / "examples" / "seed_usage.py"
 SEED_CHECKSUM = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"

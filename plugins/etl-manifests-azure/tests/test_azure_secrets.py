@@ -21,9 +21,10 @@ from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, gener
 from etl_manifests import ManifestManager, open_backend
 from etl_manifests.errors import ManifestError
 
-from azure_fault_proxy import Fault, FaultProxy
-from azurite_server import AzuriteServer, connection_string
 from etl_manifests_azure.backend import AzureBackend
+
+from .azure_fault_proxy import Fault, FaultProxy
+from .azurite_server import AzuriteServer, connection_string
 
 
 @pytest.fixture

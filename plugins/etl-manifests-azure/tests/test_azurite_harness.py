@@ -22,7 +22,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient, ContainerClient
 
-from azurite_server import AzuriteServer
+from .azurite_server import AzuriteServer
 
 RACERS = 16
 ROUNDS = 3
