@@ -179,18 +179,23 @@ def test_a_writer_killed_mid_commit_loses_nothing_it_reported(
     container: str, plain_options: dict[str, Any], tmp_path: Path, server: ForkServer
 ) -> None:
     """SIGKILL at random moments; everything reported as added must be there, with no gap
-    (one writer adds records 0, 1, 2, ... in order), and the manifest must stay loadable."""
+    (one writer adds records 0, 1, 2, ... in order), and the manifest must stay loadable.
+
+    Each writer is killed after it reported a random number of records (0 to 3) plus a
+    random few milliseconds, so kills land at random points of its commit cycle however
+    fast or slow the machine is."""
     options = {**plain_options, **MIXED}
     root = f"az://{container}/killed-{uuid.uuid4().hex[:6]}"
     rng = random.Random(int(os.environ.get("TORTURE_SEED", "20240611")))
+    plan = [rng.randint(0, 3) for _ in range(12)]
     reported: set[str] = set()
-    next_n = kills_after_commits = 0
-    for _ in range(12):
+    next_n = 0
+    for after in plan:
         args = {"root": root, "options": options, "start": next_n, "count": None}
         worker = Worker(server, "add", args, tmp_path)
         try:
-            worker.wait_for_lines(1)
-            time.sleep(rng.uniform(0.0, 0.15))
+            worker.wait_for_lines(1 + after)
+            time.sleep(rng.uniform(0.0, 0.03))
         finally:
             status = worker.kill()
         assert status == -signal.SIGKILL, worker.out.read_text()[-3000:]
@@ -203,12 +208,14 @@ def test_a_writer_killed_mid_commit_loses_nothing_it_reported(
         assert [c for c in reported if c not in manifest] == [], "reported records were lost"
         count = len(manifest)
         assert {r.checksum for r in manifest} == {_checksum(i) for i in range(count)}, "a gap"
-        kills_after_commits += count > next_n
+        assert count >= next_n + after
         next_n = count
-    assert kills_after_commits >= 6, "too few kills landed after a commit to prove anything"
     assert next_n * 300 > MIXED["etl_manifests_max_single_put"], "never reached the block path"
-    # What killed writers leave behind on the block path is invisible and harmless.
-    assert [info.key for info in open_backend(root, options).list()] == ["extractor_v1.0.0.json"]
+    # What killed writers leave behind on the block path is invisible and harmless: every
+    # listed object reads whole.
+    backend = open_backend(root, options)
+    for info in backend.list():
+        assert len(backend.read(info.key).data) == info.size
     survivor = _load(root, options)
     survivor.add_record({"checksum": _checksum(next_n), "filename": "z.gz", "filepath": "/z.gz"})
     assert len(_load(root, options)) == next_n + 1
