@@ -3,19 +3,17 @@
 The options a user already passes to adlfs (``fsspec.open("az://...", **options)``) mean
 the same here, with the same environment-variable fallbacks and the same precedence:
 
-==================== ====================================== ================================
-option               fallback                               meaning
-==================== ====================================== ================================
-``connection_string`` ``AZURE_STORAGE_CONNECTION_STRING``   used alone when given
-``account_name``      ``AZURE_STORAGE_ACCOUNT_NAME``        or from an ``abfs://c@acct...`` root
-``account_key``       ``AZURE_STORAGE_ACCOUNT_KEY``         shared key
-``sas_token``         ``AZURE_STORAGE_SAS_TOKEN``           SAS token, with or without ``?``
-``credential``                                              key, SAS, or a *sync* TokenCredential
-``client_id``,        ``AZURE_STORAGE_CLIENT_ID``, ...      service principal (``client_secret``,
-                                                            ``tenant_id``)
-``anon``              ``AZURE_STORAGE_ANON``                no credentials (public container)
-``account_host``                                            ``https://<account_host>`` endpoint
-==================== ====================================== ================================
+* ``connection_string`` (``AZURE_STORAGE_CONNECTION_STRING``): used alone when given;
+* ``account_name`` (``AZURE_STORAGE_ACCOUNT_NAME``), or the account of an
+  ``abfs://container@ACCOUNT.dfs.core.windows.net`` root;
+* ``account_key`` (``AZURE_STORAGE_ACCOUNT_KEY``): shared key;
+* ``sas_token`` (``AZURE_STORAGE_SAS_TOKEN``): with or without the leading ``?``;
+* ``credential``: an account key or SAS string, ``AzureNamedKeyCredential``,
+  ``AzureSasCredential``, or a *synchronous* ``TokenCredential``;
+* ``client_id``, ``client_secret``, ``tenant_id`` (``AZURE_STORAGE_CLIENT_ID``, ...): a
+  service principal;
+* ``anon`` (``AZURE_STORAGE_ANON``): no credentials (a public container);
+* ``account_host``: ``https://<account_host>`` instead of the account's default endpoint.
 
 With none of them and ``anon`` false, ``azure.identity.DefaultAzureCredential`` is used
 (managed identity, ``az login``, environment), as adlfs does.
@@ -242,11 +240,11 @@ def _connection(
 
     connection_string = get("connection_string")
     if connection_string is not None:
+        # As in adlfs, a connection string is used alone: it carries its own key or SAS.
         return Connection(
             account=_account_of(str(connection_string), url_account),
             auth="connection string",
             connection_string=str(connection_string),
-            credential=credential,
             client_kwargs=client_kwargs,
         )
 
