@@ -19,7 +19,8 @@ optionally let ``skip`` matching requests through first, and then fire ``times``
     run ``callback()`` (for example, another writer's commit), then forward normally.
 
 :attr:`FaultProxy.requests` lists every request with the headers that carry conditions,
-so tests can check which request carried ``If-Match``.
+so tests can check which request carried ``If-Match``, and which connection (client
+port) each came over.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Recorded:
     if_match: str | None
     if_none_match: str | None
     status: int  # 0: the connection was reset
+    client_port: int  # tells the client's connections apart
 
 
 @dataclass
@@ -168,6 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.headers.get("If-Match"),
                     self.headers.get("If-None-Match"),
                     status,
+                    int(self.client_address[1]),
                 )
             )
 

@@ -8,6 +8,7 @@ talk to plain Azurite.
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -15,13 +16,16 @@ from typing import Any
 
 import pytest
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
+from etl_manifests import ManifestManager
 from etl_manifests.errors import (
     AlreadyExistsError,
+    BucketNotFoundError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
     StorageError,
     TransientStorageError,
+    UnsupportedStoreError,
 )
 from etl_manifests.storage import ABSENT
 
@@ -226,7 +230,7 @@ def test_keys_are_blob_names_below_the_prefix(
 # --- errors ---------------------------------------------------------------------------
 
 
-def test_a_missing_container_is_not_found_naming_it(
+def test_a_missing_container_is_bucket_not_found_naming_it(
     azurite: AzuriteServer, plain_options: dict[str, Any]
 ) -> None:
     backend = AzureBackend("az://no-such-container/root", plain_options)
@@ -236,8 +240,48 @@ def test_a_missing_container_is_not_found_naming_it(
         lambda: backend.list(),
         lambda: backend.delete("m.json"),
     ):
-        with pytest.raises(NotFoundError, match="container 'no-such-container' does not exist"):
+        with pytest.raises(BucketNotFoundError, match="container 'no-such-container'") as info:
             operation()
+        assert info.value.bucket == "no-such-container"
+
+
+def test_a_manifest_in_a_missing_container_does_not_load_as_empty(
+    plain_options: dict[str, Any],
+) -> None:
+    manager = ManifestManager("az://no-such-container/root", "1", storage_options=plain_options)
+    with pytest.raises(BucketNotFoundError):
+        manager.get("extractor")
+
+
+def test_not_implemented_is_an_unsupported_store(
+    container: str, proxied_options: dict[str, Any], proxy: FaultProxy
+) -> None:
+    backend = _backend(container, proxied_options)
+    proxy.add(Fault("status", op="put_blob", status=501, code="NotImplemented"))
+    with pytest.raises(UnsupportedStoreError):
+        backend.write("m.json", b"x", expect=ABSENT)
+
+
+def _write_in_child(backend: AzureBackend, token: str) -> None:
+    backend.write("m.json", b"written by the child", expect=token)
+
+
+def test_a_forked_child_opens_its_own_connection(
+    container: str, proxied_options: dict[str, Any], proxy: FaultProxy
+) -> None:
+    backend = _backend(container, proxied_options)
+    token = backend.write("m.json", b"written by the parent")  # the parent's connection
+    (parent_port,) = {r.client_port for r in proxy.requests}
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_in_child, args=(backend, token)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert backend.read("m.json").data == b"written by the child"  # the parent goes on
+    ports = [r.client_port for r in proxy.requests]
+    assert ports[0] == ports[2] == parent_port
+    assert ports[1] != parent_port
 
 
 def test_a_token_write_to_a_deleted_blob_is_a_conflict(

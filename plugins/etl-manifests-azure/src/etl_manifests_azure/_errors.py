@@ -20,9 +20,11 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from etl_manifests.errors import (
+    BucketNotFoundError,
     NotFoundError,
     PermissionDeniedError,
     StorageError,
+    UnsupportedStoreError,
 )
 
 __all__ = ["describe", "error_code", "status_of", "transient_reason", "translate"]
@@ -81,9 +83,11 @@ def translate(exc: AzureError, *, where: str, container: str, account: str) -> S
     status = status_of(exc)
     code = error_code(exc)
     if code == "ContainerNotFound" or (status == 404 and "Container" in code):
-        return NotFoundError(
+        # Never "no manifest yet": a missing container must stop the job.
+        return BucketNotFoundError(
             f"container {container!r} does not exist in storage account {account!r} "
-            f"(while accessing {where}); create it, or check the container and account names"
+            f"(while accessing {where}); create it, or check the container and account names",
+            bucket=container,
         )
     if status == 404:
         return NotFoundError(f"no object at {where}")
@@ -99,5 +103,10 @@ def translate(exc: AzureError, *, where: str, container: str, account: str) -> S
             f"access denied to {where} ({describe(exc)}); check the credentials (account_key, "
             "sas_token, connection_string or credential storage options, and the SAS token's "
             f"permissions and expiry) and the role assignments of container {container!r}"
+        )
+    if status == 501:
+        return UnsupportedStoreError(
+            f"the store does not implement a request on {where} ({describe(exc)}); it cannot "
+            "hold manifests safely, since saves depend on conditional writes"
         )
     return StorageError(f"Azure refused a request on {where}: {describe(exc)}")

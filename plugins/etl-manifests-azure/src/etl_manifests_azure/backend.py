@@ -41,10 +41,15 @@ Retries
     own write) and merges, so nothing is lost or doubled.
 
 Errors
-    A missing key raises :class:`~etl_manifests.errors.NotFoundError`, so does a missing
-    container (the message names it). 401/403 raise
-    :class:`~etl_manifests.errors.PermissionDeniedError`. No message, ``repr`` or log line
-    holds an account key, SAS token or connection string.
+    A missing key raises :class:`~etl_manifests.errors.NotFoundError`; a missing container
+    raises :class:`~etl_manifests.errors.BucketNotFoundError` naming it (never "no
+    manifest yet"). 401/403 raise :class:`~etl_manifests.errors.PermissionDeniedError`,
+    501 :class:`~etl_manifests.errors.UnsupportedStoreError`. No message, ``repr`` or log
+    line holds an account key, SAS token or connection string.
+
+Forked processes
+    A child forked from a process that used the backend opens its own HTTP connections
+    (``etl_manifests.register_after_fork``).
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient, BlobType
+from etl_manifests import register_after_fork
 from etl_manifests.errors import AlreadyExistsError, ConflictError, StorageError
 from etl_manifests.storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
 
@@ -105,6 +111,18 @@ class AzureBackend(StorageBackend):
         self.account = self._settings.connection.account
         self._lock = threading.Lock()
         self._service: BlobServiceClient | None = None
+        self._inherited: list[BlobServiceClient] = []
+        register_after_fork(self, AzureBackend._after_fork)
+
+    def _after_fork(self) -> None:
+        # In a forked child. Its HTTP connections are the parent's sockets: keep the
+        # parent's client referenced (closing it here would close them under the parent)
+        # and open a new one on first use. A thread that did not survive the fork may have
+        # held the lock.
+        self._lock = threading.Lock()
+        if self._service is not None:
+            self._inherited.append(self._service)
+            self._service = None
 
     def __repr__(self) -> str:
         return f"AzureBackend({self.root!r})"
