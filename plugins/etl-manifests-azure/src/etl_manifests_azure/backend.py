@@ -71,7 +71,11 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobBlock, BlobClient, BlobServiceClient, BlobType
 from etl_manifests import register_after_fork
-from etl_manifests.errors import AlreadyExistsError, ConflictError, StorageError
+from etl_manifests.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    StorageError,
+)
 from etl_manifests.storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
 
 from ._errors import error_code, translate
@@ -132,7 +136,8 @@ class AzureBackend(StorageBackend):
     def read(self, key: str) -> Blob:
         """Return the bytes under ``key`` and their ETag, from one GET.
 
-        :raises NotFoundError: no blob at ``key``, or no container.
+        :raises NotFoundError: no blob at ``key`` (``BucketNotFoundError``: no
+            container).
         """
         client = self._blob(key)
 
