@@ -161,13 +161,18 @@ class _Pause:
 
 
 class PausingLocal(LocalBackend):
-    """Pauses the first commit while it holds the manifest's file lock."""
+    """Pauses the first commit while it holds the manifest's lock: inside the file lock
+    of a replace, or inside the lock-free create that a log entry is."""
 
     pause = _Pause()
 
     def _commit(self, key: str, path: Path, staged: Path, expect: Expect) -> str:
         type(self).pause()
         return super()._commit(key, path, staged, expect)
+
+    def _create(self, key: str, path: Path, staged: Path) -> str | None:
+        type(self).pause()
+        return super()._create(key, path, staged)
 
 
 class PausingMemory(MemoryBackend):
