@@ -17,6 +17,8 @@ SDIST_TOP = {
                       "src", "tests", "docs", ".gitignore"},
     "etl_manifests_sqlite": {"PKG-INFO", "pyproject.toml", "README.md", "LICENSE", "src",
                              "tests", ".gitignore"},
+    "etl_manifests_azure": {"PKG-INFO", "pyproject.toml", "README.md", "LICENSE", "src",
+                            "tests", ".gitignore"},
 }  # fmt: skip
 SDIST_MUST = {
     "etl_manifests": {"LICENSE", "README.md", "src/etl_manifests/__init__.py",
@@ -24,12 +26,19 @@ SDIST_MUST = {
                       "tests/harness/fixtures.py", "docs/index.md", "mkdocs.yml"},
     "etl_manifests_sqlite": {"LICENSE", "README.md", "src/etl_manifests_sqlite/plugin.py",
                              "src/etl_manifests_sqlite/py.typed"},
+    "etl_manifests_azure": {"LICENSE", "README.md", "src/etl_manifests_azure/plugin.py",
+                            "src/etl_manifests_azure/py.typed", "tests/conftest.py",
+                            "tests/azurite/package.json", "tests/azurite/package-lock.json"},
 }  # fmt: skip
 WHEEL_MUST = {
     "etl_manifests": {"etl_manifests/__init__.py", "etl_manifests/py.typed"},
     "etl_manifests_sqlite": {"etl_manifests_sqlite/plugin.py", "etl_manifests_sqlite/py.typed"},
+    "etl_manifests_azure": {"etl_manifests_azure/plugin.py", "etl_manifests_azure/py.typed"},
 }
-STRAY = {"__pycache__", ".venv", ".git", ".mypy_cache", ".ruff_cache", ".hypothesis", "site"}
+STRAY = {
+    "__pycache__", ".venv", ".git", ".mypy_cache", ".ruff_cache", ".hypothesis", "site",
+    "node_modules",
+}  # fmt: skip
 
 
 def is_stray(name: str) -> bool:

@@ -1,6 +1,6 @@
 """Smoke test of an installed wheel, run by .ci/packaging inside a fresh virtual environment.
 
-Usage: python smoke_install.py KIND, KIND one of: core, s3, gcs, all, sqlite, s3-moto.
+Usage: python smoke_install.py KIND, KIND one of: core, s3, gcs, all, sqlite, azure, s3-moto.
 It must run from outside the repository, so that only the installed package is imported.
 Prints one line per check and exits non-zero at the first failure.
 """
@@ -65,6 +65,18 @@ def main(kind: str) -> None:
         opens("s3", s3_options)
     if kind in ("gcs", "all"):
         opens("gs", gcs_options)
+    if kind == "azure":
+        # No emulator here (Azurite needs Node): the plugin is found, parses its root and
+        # options, and refuses a typo without sending anything.
+        backend = open_backend("az://box/prefix", {"account_name": "smoke", "anon": True})
+        check("az:// opens the Azure plugin's backend", type(backend).__name__ == "AzureBackend")
+        check("its root is normalised", backend.root == "az://box/prefix")
+        try:
+            open_backend("abfs://box/prefix", {"account_name": "smoke", "anon": True, "anno": 1})
+        except ValueError as exc:
+            check("an unknown Azure option is refused", "anno" in str(exc))
+        else:
+            check("an unknown Azure option is refused", False)
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             round_trip(f"sqlite:///{tmp}/state.db", {})

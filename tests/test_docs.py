@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 URLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
 SITE = URLS["Documentation"]
 REPO = URLS["Repository"]
-READMES = ["README.md", "plugins/etl-manifests-sqlite/README.md"]
+READMES = [
+    "README.md",
+    "plugins/etl-manifests-sqlite/README.md",
+    "plugins/etl-manifests-azure/README.md",
+]
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from etl_manifests import CheckpointPolicy, Manifest, ManifestManager, StorageBackend
+from etl_manifests import Manifest, ManifestManager, StorageBackend
 from etl_manifests.backends import memory
 from etl_manifests.backends.local import LocalBackend
 from etl_manifests.backends.memory import MemoryBackend
@@ -161,13 +161,18 @@ class _Pause:
 
 
 class PausingLocal(LocalBackend):
-    """Pauses the first conditional replace while it holds the key's file lock."""
+    """Pauses the first commit while it holds the manifest's lock: inside the file lock
+    of a replace, or inside the lock-free create that a log entry is."""
 
     pause = _Pause()
 
     def _commit(self, key: str, path: Path, staged: Path, expect: Expect) -> str:
         type(self).pause()
         return super()._commit(key, path, staged, expect)
+
+    def _create(self, key: str, path: Path, staged: Path) -> str | None:
+        type(self).pause()
+        return super()._create(key, path, staged)
 
 
 class PausingMemory(MemoryBackend):
@@ -237,11 +242,7 @@ def _open_pausing(root: Root) -> tuple[Manifest, Callable[[], Hold]]:
         backend = _pausing_sqlite(root.url)
         pause = type(backend).pause  # type: ignore[attr-defined]
     pause.armed = False
-    # On local disk a commit's entry is created without a lock (os.link); checkpointing
-    # inside every commit makes add_record replace a seal and the snapshot, which it does
-    # under their lock files, so the fork happens while this thread holds one.
-    policy = CheckpointPolicy.after_every_commit() if root.kind == "local" else None
-    manifest = Manifest("extractor", "1.0.0", backend, checkpoint=policy)
+    manifest = Manifest("extractor", "1.0.0", backend)
     manifest.add_record(record(0))
     pause.armed = True
 

@@ -1,0 +1,1 @@
+"""Tests of etl-manifests-azure (a package, so its conftest never shadows another one)."""
