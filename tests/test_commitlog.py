@@ -4,6 +4,8 @@ the protocol's hazards, each shown on the memory or local backend."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -184,6 +186,44 @@ def test_commit_never_reads_the_snapshot() -> None:
     assert entries == [LAYOUT.entry(1, manifest._log.writer, s) for s in range(1, 11)]
 
 
+class SlowReads(CountingBackend):
+    """Reads that take a round trip, like an object store's; records each reader thread."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        super().__init__(inner)
+        self.threads: set[int] = set()
+
+    def read(self, key: str) -> Blob:
+        self.threads.add(threading.get_ident())
+        time.sleep(0.002)
+        return super().read(key)
+
+
+@pytest.mark.parametrize(("slow", "concurrent"), [(False, False), (True, True)])
+def test_catch_up_reads_entries_concurrently_only_when_reads_are_slow(
+    slow: bool, concurrent: bool
+) -> None:
+    root = memory_root()
+    writer = open_manifest(root, checkpoint=MANUAL)
+    for n in range(40):
+        writer.add_record(record(n))
+    backend = SlowReads(open_backend(root)) if slow else CountingBackend(open_backend(root))
+    threads: set[int] = set()
+    if not slow:
+        # Count threads on the fast path too, without slowing it.
+        inner_read = backend.read
+
+        def read(key: str) -> Blob:
+            threads.add(threading.get_ident())
+            return inner_read(key)
+
+        backend.read = read  # type: ignore[method-assign]
+    reader = Manifest("extractor", "1", backend, checkpoint=MANUAL)
+    assert {r.checksum for r in reader} == {checksum(n) for n in range(40)}
+    used = backend.threads if isinstance(backend, SlowReads) else threads
+    assert (len(used) > 1) is concurrent
+
+
 def test_refresh_keeps_uncommitted_changes() -> None:
     root = memory_root()
     writer, reader = open_manifest(root), open_manifest(root)
@@ -222,6 +262,30 @@ def test_default_policy_checkpoints_in_the_background() -> None:
     document = orjson.loads(open_backend(root).read(f"{STEM}.json").data)
     assert len(document["records"]) >= 10
     assert stored_checksums(root) == {checksum(n) for n in range(25)}
+
+
+def test_many_writers_each_below_the_threshold_still_make_checkpoints() -> None:
+    # Eight writers of 10 commits each, a threshold of 20: no writer alone ever reaches
+    # it, but together they do, and the log must not grow without bound.
+    root = memory_root()
+    policy = CheckpointPolicy(every=20, size_ratio=0, inline=True)
+    writers = [open_manifest(root, checkpoint=policy) for _ in range(8)]
+    for n in range(10):
+        for w, writer in enumerate(writers):
+            writer.add_record(record(100 * w + n))
+    document = orjson.loads(open_backend(root).read(f"{STEM}.json").data)
+    assert len(document["records"]) >= 40
+    assert stored_checksums(root) == {checksum(100 * w + n) for w in range(8) for n in range(10)}
+
+
+def test_a_single_writer_probes_the_log_only_now_and_then() -> None:
+    root = memory_root()
+    counting = CountingBackend(open_backend(root))
+    manifest = Manifest("extractor", "1", counting, checkpoint=CheckpointPolicy(every=1000))
+    counting.lists.clear()
+    for n in range(250):
+        manifest.add_record(record(n))
+    assert len([p for p in counting.lists if p.startswith(LAYOUT.log_prefix)]) == 2
 
 
 def test_two_checkpointers_at_once_agree() -> None:

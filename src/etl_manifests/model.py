@@ -110,6 +110,7 @@ class Manifest:
         self._checkpointing = threading.Lock()
         self._batch_depth = 0
         self._batch_saved: dict[str, Row | None] = {}
+        self._since_probe = 0  # own commits since this writer last counted the log
         self._log = CommitLog(
             backend,
             self.key.removesuffix(".json"),
@@ -429,8 +430,18 @@ class Manifest:
         """Commit pending changes (caller holds the lock), then checkpoint if due."""
         self._log.commit()
         policy = self.checkpoint_policy
-        if not policy.due(self._log.log_commits(), len(self._log.state.view)):
-            return
+        records = len(self._log.state.view)
+        known = self._log.log_commits()
+        if not policy.due(known, records):
+            # Other writers' commits count too, but this writer has not read them: look
+            # at the log's length now and then (one listing) to learn how many there are.
+            probe = policy.probe_every(records)
+            self._since_probe += 1
+            if probe is None or self._since_probe < probe:
+                return
+            self._since_probe = 0
+            if not policy.due(max(known, self._log.open_epoch_commits()), records):
+                return
         if policy.inline:
             self._checkpoint()
         elif not self._checkpointing.locked():
