@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 from fsspec.asyn import sync
 
+from .._forksafe import register_after_fork
 from .._redact import strip_userinfo
 from ..errors import BackendConfigurationError, TransientStorageError
 from ..retry import RetryPolicy
@@ -22,6 +24,7 @@ from ..retry import RetryPolicy
 __all__ = [
     "RETRIES_OPTION",
     "RETRY_BASE_OPTION",
+    "ProcessClient",
     "Retryable",
     "check_option_types",
     "options_refused",
@@ -160,3 +163,38 @@ def run(loop: Any, attempt: Callable[[], Awaitable[_T]], policy: RetryPolicy, wh
         f"store is throttling or unreachable: retry later, or raise the {RETRIES_OPTION} "
         "storage option"
     )
+
+
+class ProcessClient:
+    """A backend's fsspec file system, one per process: opened again after a fork.
+
+    ``open_fs`` builds a new instance. It runs once now (so bad options fail at
+    construction) and again on first use in a child made by ``os.fork()``.
+    """
+
+    def __init__(self, open_fs: Callable[[], Any]) -> None:
+        self._open_fs = open_fs
+        self._lock = threading.Lock()
+        self.instance: Any = open_fs()
+        # Instances inherited from the parent process; see _after_fork.
+        self._abandoned: list[Any] = []
+        register_after_fork(self, ProcessClient._after_fork)
+
+    def get(self) -> Any:
+        """This process's instance."""
+        fs = self.instance
+        if fs is None:
+            with self._lock:
+                fs = self.instance
+                if fs is None:
+                    fs = self.instance = self._open_fs()
+        return fs
+
+    def _after_fork(self) -> None:
+        # The parent's instance runs on an event loop thread that did not survive the
+        # fork, and its connections are the parent's. Keep it referenced, so that no
+        # finalizer closes those connections from here, and open a new one on first use.
+        if self.instance is not None:
+            self._abandoned.append(self.instance)
+        self.instance = None
+        self._lock = threading.Lock()

@@ -86,7 +86,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -102,7 +101,6 @@ import google.auth.exceptions
 import requests
 from fsspec.asyn import sync
 
-from ..._forksafe import register_after_fork
 from ..._redact import describe, redact_url, secret_values
 from ...capability import ensure_store_checked
 from ...errors import (
@@ -122,6 +120,7 @@ from ...storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
 from .._objectstore import (
     RETRIES_OPTION,
     RETRY_BASE_OPTION,
+    ProcessClient,
     Retryable,
     check_option_types,
     options_refused,
@@ -186,11 +185,7 @@ class GCSBackend(StorageBackend):
         self._secrets = secret_values(storage_options)
         check_option_types(options, ("project", "endpoint_url"), ("session_kwargs",))
         self._fs_options = options
-        self._fs_lock = threading.Lock()
-        self._fs_instance: Any = self._open_fs()
-        # Instances inherited from the parent process; see _after_fork.
-        self._abandoned: list[Any] = []
-        register_after_fork(self, GCSBackend._after_fork)
+        self._process_fs = ProcessClient(self._open_fs)
         # Cleared the first time a media download arrives without x-goog-generation.
         self._generation_header = True
 
@@ -232,22 +227,7 @@ class GCSBackend(StorageBackend):
     @property
     def _fs(self) -> Any:
         """This process's gcsfs instance (opened again on first use after a fork)."""
-        fs = self._fs_instance
-        if fs is None:
-            with self._fs_lock:
-                fs = self._fs_instance
-                if fs is None:
-                    fs = self._fs_instance = self._open_fs()
-        return fs
-
-    def _after_fork(self) -> None:
-        # The parent's instance runs on an event loop thread that did not survive the fork,
-        # and its session's connections are the parent's. Keep it referenced, so that no
-        # finalizer closes those connections from here, and open a new one on first use.
-        if self._fs_instance is not None:
-            self._abandoned.append(self._fs_instance)
-        self._fs_instance = None
-        self._fs_lock = threading.Lock()
+        return self._process_fs.get()
 
     # --- request plumbing (the only place that talks to GCS) ----------------------------
 
@@ -495,7 +475,7 @@ class GCSBackend(StorageBackend):
 
     def close(self) -> None:
         """Close gcsfs's HTTP session; a later call opens a new one."""
-        fs = self._fs_instance
+        fs = self._process_fs.instance
         session = getattr(fs, "_session", None)
         if session is None or session.closed:
             return

@@ -95,7 +95,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -105,7 +104,6 @@ import s3fs
 from botocore.parsers import ResponseParserError
 from fsspec.asyn import sync
 
-from ..._forksafe import register_after_fork
 from ..._redact import describe, secret_values
 from ...capability import ensure_store_checked
 from ...errors import (
@@ -131,6 +129,7 @@ from ...storage import (
 from .._objectstore import (
     RETRIES_OPTION,
     RETRY_BASE_OPTION,
+    ProcessClient,
     Retryable,
     check_option_types,
     options_refused,
@@ -247,11 +246,7 @@ class S3Backend(StorageBackend):
         # A private instance: close() must not break other users of a cached one.
         options.setdefault("skip_instance_cache", True)
         self._fs_options = options
-        self._fs_lock = threading.Lock()
-        self._fs_instance: Any = self._open_fs()
-        # Clients inherited from the parent process; see _after_fork.
-        self._abandoned: list[Any] = []
-        register_after_fork(self, S3Backend._after_fork)
+        self._process_fs = ProcessClient(self._open_fs)
 
     def __repr__(self) -> str:
         return f"S3Backend({self.root!r}, commit={self.commit or 'auto'!r})"
@@ -287,22 +282,7 @@ class S3Backend(StorageBackend):
     @property
     def _fs(self) -> Any:
         """This process's s3fs client (opened again on first use after a fork)."""
-        fs = self._fs_instance
-        if fs is None:
-            with self._fs_lock:
-                fs = self._fs_instance
-                if fs is None:
-                    fs = self._fs_instance = self._open_fs()
-        return fs
-
-    def _after_fork(self) -> None:
-        # The parent's client runs on an event loop thread that did not survive the fork,
-        # and its connections are the parent's. Keep it referenced, so that no finalizer
-        # closes those connections from here, and open a new client on first use.
-        if self._fs_instance is not None:
-            self._abandoned.append(self._fs_instance)
-        self._fs_instance = None
-        self._fs_lock = threading.Lock()
+        return self._process_fs.get()
 
     # --- request plumbing (the only place that talks to S3) -----------------------------
 
@@ -560,7 +540,7 @@ class S3Backend(StorageBackend):
 
     def close(self) -> None:
         """Close s3fs's client and its connections; a later call reconnects."""
-        fs = self._fs_instance
+        fs = self._process_fs.instance
         creator = getattr(fs, "_s3creator", None)
         if creator is None:
             return
