@@ -149,12 +149,24 @@ def run(loop: Any, attempt: Callable[[], Awaitable[_T]], policy: RetryPolicy, wh
         last failure's description. The errors from underneath are not chained: they
         may quote credentials (an endpoint's ``user:password@``, a signed URL).
     """
+
+    async def boxed() -> tuple[_T]:
+        return (await attempt(),)
+
     description = ""
     for number in range(1, policy.max_attempts + 1):
         try:
-            return cast(_T, sync(loop, attempt))
+            result = sync(loop, boxed)
         except Retryable as failure:
             description = failure.description
+        else:
+            if result is not None:
+                return cast(tuple[_T], result)[0]
+            # fsspec's sync() returns None when the coroutine was cancelled instead of
+            # finishing (asyncio.CancelledError is not an Exception; seen with 8
+            # processes reading from one S3 emulator). No response arrived, so it is
+            # retried like a reset connection.
+            description = "the request was cancelled before it completed"
         if number < policy.max_attempts:
             logger.debug("retrying %s after %s", what, description)
             time.sleep(policy.delay(number))
