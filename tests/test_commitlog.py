@@ -307,6 +307,27 @@ def test_two_checkpointers_at_once_agree() -> None:
     assert stored_checksums(root) == {checksum(n) for n in (1, 2, 3, 4)}
 
 
+def test_a_background_checkpoint_yields_to_one_already_sealing() -> None:
+    root = memory_root()
+    first = open_manifest(root, checkpoint=MANUAL)
+    second = open_manifest(root, checkpoint=MANUAL)
+    first.add_records([record(1), record(2)])
+    second.add_record(record(3))
+    fold = first._log.prepare_checkpoint()  # sealed, not written yet
+    assert fold is not None
+    counting = CountingBackend(second.backend)
+    second._log.backend = counting
+    assert second._log.prepare_checkpoint(yield_to_others=True) is None
+    assert counting.reads == []  # it read nothing: no catch-up, no snapshot
+    assert second._log.epoch == fold.epoch + 1
+    second.add_record(record(4))  # lands where readers look, not as an orphan
+    assert [k for k in counting.writes if k.endswith(".json")] == [
+        LAYOUT.entry(fold.epoch + 1, second._log.writer, 2)
+    ]
+    first._log.finish_checkpoint(fold, first._log.write_checkpoint(fold))
+    assert stored_checksums(root) == {checksum(n) for n in (1, 2, 3, 4)}
+
+
 def test_a_commit_while_another_checkpoints_is_not_lost() -> None:
     root = memory_root()
     checkpointer = open_manifest(root, checkpoint=MANUAL)

@@ -48,7 +48,6 @@ Read (:meth:`CommitLog.load`, :meth:`CommitLog.catch_up`)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -495,17 +494,26 @@ class CommitLog:
         """Commits every writer has made in the open epoch (one listing; none read)."""
         return len(self._list_epoch(self.epoch))
 
-    def prepare_checkpoint(self) -> _Fold | None:
+    def prepare_checkpoint(self, *, yield_to_others: bool = False) -> _Fold | None:
         """Seal the newest epoch, bring every sealed epoch up to date, and fold.
 
-        Returns ``None`` when there is nothing to fold.
+        Returns ``None`` when there is nothing to fold, or, with ``yield_to_others``,
+        when another checkpointer sealed the epoch first: many writers whose policy
+        finds a checkpoint due at about the same moment then leave it to the one whose
+        seal landed, instead of each reading the whole log and racing to write the
+        snapshot. (If that one dies, the sealed epoch is folded by the next checkpoint.)
         """
         self.ensure_snapshot()
         epoch = self.epoch
         sealed_at = datetime.now(UTC)
         seal = Seal(epoch, SEALED, frozenset(), sealed_at, None)
-        with contextlib.suppress(AlreadyExistsError):  # sealed by another: fold all the same
+        try:
             self.backend.write(self.layout.seal(epoch), seal.encode(), expect=ABSENT)
+        except AlreadyExistsError:
+            if yield_to_others:
+                self.epoch = max(self.epoch, epoch + 1)  # commit where readers look next
+                return None
+            # Sealed by another: fold all the same.
         self._catch_up_or_reload()
         if epoch <= self.state.base_epoch:
             return None

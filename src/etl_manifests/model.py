@@ -451,17 +451,21 @@ class Manifest:
 
     def _background_checkpoint(self) -> None:
         try:
-            self._checkpoint(wait=False)
+            self._checkpoint(wait=False, yield_to_others=True)
         except Exception as exc:  # the next commit tries again; nothing is lost
             logger.warning("background checkpoint of %s failed: %s", self.url, exc)
 
-    def _checkpoint(self, *, wait: bool = True) -> int:
-        """Fold, write the snapshot outside the lock (it is the slow part), rebase."""
+    def _checkpoint(self, *, wait: bool = True, yield_to_others: bool = False) -> int:
+        """Fold, write the snapshot outside the lock (it is the slow part), rebase.
+
+        ``yield_to_others``: skip it if another checkpointer sealed the epoch first (for
+        background checkpoints; inline ones and ``compact()`` must land their commits).
+        """
         if not self._checkpointing.acquire(blocking=wait):
             return 0
         try:
             with self._lock:
-                fold = self._log.prepare_checkpoint()
+                fold = self._log.prepare_checkpoint(yield_to_others=yield_to_others)
             if fold is None:
                 return 0
             version = self._log.write_checkpoint(fold)
