@@ -453,6 +453,11 @@ class Manifest:
         try:
             self._checkpoint(wait=False, yield_to_others=True)
         except Exception as exc:  # the next commit tries again; nothing is lost
+            if not threading.main_thread().is_alive():
+                # The program is exiting and its thread pools are shut down under the
+                # checkpoint (a daemon thread); whatever it sealed, the next one folds.
+                logger.debug("background checkpoint of %s cut short by exit", self.url)
+                return
             logger.warning("background checkpoint of %s failed: %s", self.url, exc)
 
     def _checkpoint(self, *, wait: bool = True, yield_to_others: bool = False) -> int:
