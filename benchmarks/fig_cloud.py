@@ -2,7 +2,7 @@
 
 Per store, on a manifest of N records (its snapshot uploaded first, uncounted):
 
-* one checkpoint cycle of the default policy (1,000 single-record commits at 100k
+* one checkpoint cycle of the default policy (1,010 single-record commits from 100k
   records; the last one starts the background checkpoint, which is waited for):
   requests and bytes uploaded per commit, averaged over the cycle with the checkpoint
   in it, and bytes as a share of the snapshot's size;

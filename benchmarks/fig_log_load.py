@@ -1,7 +1,7 @@
 """Figure 7: a load with the longest log the default checkpoint policy lets build up.
 
 The default :class:`~etl_manifests.CheckpointPolicy` checkpoints once the log holds
-``max(every, size_ratio * records)`` commits (1,000 at 100k records), so a reader can
+``max(every, size_ratio * records)`` commits (1,010 from 100k records), so a reader can
 meet that many entries after the snapshot. The log is built by real single-record
 commits (with automatic checkpoints off while building), then ``Manifest.load()`` of it
 is timed against the load of the same records' snapshot with an empty log, in
@@ -20,11 +20,17 @@ from etl_manifests.policy import CheckpointPolicy
 from etl_manifests.storage import StorageBackend
 
 
-def longest_log(n: int) -> int:
-    """Entries in the log when the default policy's checkpoint becomes due."""
-    policy = CheckpointPolicy()
-    assert policy.every is not None
-    return max(policy.every, int(n * policy.size_ratio))
+def longest_log(n: int, policy: CheckpointPolicy | None = None) -> int:
+    """Single-record commits after a snapshot of ``n`` records when ``policy`` (default:
+    the default policy) makes a checkpoint due: each commit adds a record, and the
+    threshold grows with the records, so this is the least ``c`` with
+    ``c >= threshold(n + c)``."""
+    policy = policy or CheckpointPolicy()
+    commits = policy.threshold(n)
+    assert commits is not None, "automatic checkpoints are off"
+    while commits < (policy.threshold(n + commits) or 0):
+        commits += 1
+    return commits
 
 
 def fill_log(backend: StorageBackend, entries: int, tag: int) -> None:

@@ -211,39 +211,47 @@ class LocalBackend(StorageBackend):
             raise _storage_error(exc, self.url(key), "write") from exc
 
     def _write(self, key: str, path: Path, data: bytes, expect: Expect) -> str:
-        path.parent.mkdir(parents=True, exist_ok=True)
         staged = Path(staging_key(str(path)))
+        published = False
         try:
             # The slow part (writing and syncing the bytes) happens outside the lock.
-            with open(staged, "xb") as f:
+            create = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            try:
+                fd = os.open(staged, create, 0o666)
+            except FileNotFoundError:  # a new folder (each log epoch is one)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(staged, create, 0o666)
+            with open(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+                # Links keep the inode, size and mtime: this is the published file's
+                # identity, even if another writer replaces ``path`` right after.
+                written = os.fstat(f.fileno())
             if expect is ABSENT:
-                token = self._create(key, path, staged)
-                if token is not None:
-                    return token
+                published = self._create(key, path, staged)
+                if published:
+                    return _token(written)
             with self._locked(path):
                 return self._commit(key, path, staged, expect)
         finally:
-            staged.unlink(missing_ok=True)
+            if not published:
+                staged.unlink(missing_ok=True)
 
-    def _create(self, key: str, path: Path, staged: Path) -> str | None:
-        """Publish ``staged`` at ``path`` only if nothing is there; ``None``: no hard links."""
+    def _create(self, key: str, path: Path, staged: Path) -> bool:
+        """Publish ``staged`` at ``path`` only if nothing is there (and remove ``staged``);
+        ``False``: the filesystem has no hard links, nothing was done."""
         try:
             os.link(staged, path)
         except FileExistsError:
             raise AlreadyExistsError(f"{self.url(key)} already exists") from None
         except OSError as exc:
             if exc.errno in _NO_HARD_LINKS:
-                return None
+                return False
             raise
-        # The staged name still points at the published inode: its identity is the token
-        # of exactly our bytes, even if another writer replaces ``path`` right away.
-        token = _token(os.stat(staged))
         staged.unlink()
         _fsync_dir(path.parent)
-        return token
+        return True
 
     def _commit(self, key: str, path: Path, staged: Path, expect: Expect) -> str:
         try:
