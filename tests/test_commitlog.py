@@ -328,6 +328,24 @@ def test_a_background_checkpoint_yields_to_one_already_sealing() -> None:
     assert stored_checksums(root) == {checksum(n) for n in (1, 2, 3, 4)}
 
 
+def test_commits_another_checkpointer_sealed_do_not_make_a_checkpoint_due() -> None:
+    root = memory_root()
+    policy = CheckpointPolicy(every=5, size_ratio=0, inline=True)
+    writer = open_manifest(root, checkpoint=policy)
+    other = open_manifest(root, checkpoint=MANUAL)
+    for n in range(4):
+        writer.add_record(record(n))
+    other.add_record(record(10))
+    fold = other._log.prepare_checkpoint()  # seals the epoch of the writer's 4 commits
+    assert fold is not None
+    counting = CountingBackend(writer.backend)
+    writer._log.backend = counting
+    writer.add_record(record(4))  # 5 commits, but 4 of them are the sealer's to fold
+    assert f"{STEM}.json" not in counting.writes
+    assert other._log.write_checkpoint(fold) is not None  # nobody raced it
+    assert stored_checksums(root) == {checksum(n) for n in (0, 1, 2, 3, 4, 10)}
+
+
 def test_a_commit_while_another_checkpoints_is_not_lost() -> None:
     root = memory_root()
     checkpointer = open_manifest(root, checkpoint=MANUAL)

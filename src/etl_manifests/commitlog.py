@@ -490,6 +490,11 @@ class CommitLog:
         """Commits in memory that no snapshot holds yet."""
         return len(self.state.entries)
 
+    def open_epoch_known(self) -> int:
+        """Commits this view holds in the open epoch and later: the ones no checkpoint has
+        claimed yet (a sealed epoch is its sealer's to fold, or the next checkpoint's)."""
+        return self.state.commits_from(self.epoch)
+
     def open_epoch_commits(self) -> int:
         """Commits every writer has made in the open epoch (one listing; none read)."""
         return len(self._list_epoch(self.epoch))

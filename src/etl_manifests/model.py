@@ -431,7 +431,9 @@ class Manifest:
         self._log.commit()
         policy = self.checkpoint_policy
         records = len(self._log.state.view)
-        known = self._log.log_commits()
+        # Commits in epochs another checkpointer sealed are its to fold: counting them
+        # would start a checkpoint on every commit until this writer reads the result.
+        known = self._log.open_epoch_known()
         if not policy.due(known, records):
             # Other writers' commits count too, but this writer has not read them: look
             # at the log's length now and then (one listing) to learn how many there are.
@@ -471,8 +473,8 @@ class Manifest:
         try:
             with self._lock:
                 fold = self._log.prepare_checkpoint(yield_to_others=yield_to_others)
-            if fold is None:
-                return 0
+                if fold is None:
+                    return 0
             version = self._log.write_checkpoint(fold)
             with self._lock:
                 self._log.finish_checkpoint(fold, version)

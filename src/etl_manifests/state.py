@@ -38,6 +38,8 @@ class RecordState:
         self.base_epoch = epoch
         # Applied entries not folded into the base yet, by key.
         self.entries: dict[str, LogEntry] = {}
+        # How many of them each epoch holds (for the checkpoint policy).
+        self._per_epoch: dict[int, int] = {}
         # For every checksum an entry or a pending change touched: its base value
         # (None = absent) and the keys of the applied entries that touched it.
         self._base: dict[str, Row | None] = {}
@@ -60,6 +62,10 @@ class RecordState:
                 index.setdefault(row["filename"], []).append(checksum)
             self._by_name = index
         return self._by_name
+
+    def commits_from(self, epoch: int) -> int:
+        """Applied entries of ``epoch`` and later epochs."""
+        return sum(n for e, n in self._per_epoch.items() if e >= epoch)
 
     def max_clock(self) -> int:
         """The highest logical clock among the applied entries (0 if none)."""
@@ -91,6 +97,7 @@ class RecordState:
         if key in self.entries:
             return
         self.entries[key] = entry
+        self._per_epoch[entry.epoch] = self._per_epoch.get(entry.epoch, 0) + 1
         pending = self._pending
         for checksum, row in entry.changes.items():
             self._remember_base(checksum)
@@ -110,6 +117,7 @@ class RecordState:
         entry = self.entries.pop(key, None)
         if entry is None:
             return
+        self._per_epoch[entry.epoch] -= 1
         for checksum in entry.changes:
             keys = self._touched_by.get(checksum, [])
             if key in keys:
@@ -145,6 +153,7 @@ class RecordState:
             return
         new_base = {c: self._value(c, through=epoch, pending=False) for c in self._base}
         self.entries = {k: e for k, e in self.entries.items() if e.epoch > epoch}
+        self._per_epoch = {e: n for e, n in self._per_epoch.items() if e > epoch}
         self._touched_by = {
             c: kept
             for c, keys in self._touched_by.items()
