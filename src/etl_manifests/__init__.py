@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._forksafe import register_after_fork
 from .capability import StoreReport, check_store, ensure_store_checked
+from .catalog import ManifestRef, list_manifests
 from .commitlog import CommitInfo
 from .config import ETLConfig, setting_sources
 from .errors import (
@@ -51,6 +52,7 @@ from .record import ManifestRecord
 from .registry import open_backend
 from .retry import RetryPolicy
 from .storage import ABSENT, Blob, ObjectInfo, StorageBackend
+from .store import ManifestStore
 from .tools import (
     Fetcher,
     FetchReport,
@@ -94,6 +96,8 @@ __all__ = [
     "ManifestManager",
     "ManifestMetadata",
     "ManifestRecord",
+    "ManifestRef",
+    "ManifestStore",
     "MissingDependencyError",
     "NotFoundError",
     "ObjectInfo",
@@ -119,6 +123,7 @@ __all__ = [
     "fetch",
     "fetch_many",
     "hookimpl",
+    "list_manifests",
     "open_backend",
     "record_file",
     "record_files",
