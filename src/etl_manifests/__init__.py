@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._forksafe import register_after_fork
 from .capability import StoreReport, check_store, ensure_store_checked
+from .catalog import ManifestRef, list_manifests
 from .commitlog import CommitInfo
 from .config import ETLConfig, setting_sources
 from .errors import (
@@ -22,6 +23,7 @@ from .errors import (
     BucketNotFoundError,
     ConfigurationError,
     ConflictError,
+    CopyConflictError,
     CorruptManifestError,
     InvalidNameError,
     InvalidRecordError,
@@ -51,12 +53,18 @@ from .record import ManifestRecord
 from .registry import open_backend
 from .retry import RetryPolicy
 from .storage import ABSENT, Blob, ObjectInfo, StorageBackend
+from .store import ManifestStore
 from .tools import (
+    CompareReport,
+    CopyReport,
+    CopyStatus,
     Fetcher,
     FetchReport,
     FetchResult,
     FetchStatus,
     VerifyReport,
+    compare_manifests,
+    copy_manifests,
     fetch,
     fetch_many,
     record_file,
@@ -77,8 +85,12 @@ __all__ = [
     "BucketNotFoundError",
     "CheckpointPolicy",
     "CommitInfo",
+    "CompareReport",
     "ConfigurationError",
     "ConflictError",
+    "CopyConflictError",
+    "CopyReport",
+    "CopyStatus",
     "CorruptManifestError",
     "ETLConfig",
     "ETLProcess",
@@ -94,6 +106,8 @@ __all__ = [
     "ManifestManager",
     "ManifestMetadata",
     "ManifestRecord",
+    "ManifestRef",
+    "ManifestStore",
     "MissingDependencyError",
     "NotFoundError",
     "ObjectInfo",
@@ -115,10 +129,13 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "check_store",
+    "compare_manifests",
+    "copy_manifests",
     "ensure_store_checked",
     "fetch",
     "fetch_many",
     "hookimpl",
+    "list_manifests",
     "open_backend",
     "record_file",
     "record_files",

@@ -27,6 +27,7 @@ __all__ = [
     "BucketNotFoundError",
     "ConfigurationError",
     "ConflictError",
+    "CopyConflictError",
     "CorruptManifestError",
     "InvalidNameError",
     "InvalidRecordError",
@@ -223,6 +224,42 @@ class SaveRetriesExhaustedError(ConflictError):
 
     The caller's records are still in memory; calling ``save()`` again may succeed.
     """
+
+
+class CopyConflictError(ManifestError, FileExistsError):
+    """A copy's destination already holds the manifest with other content; nothing was
+    written to it.
+
+    ``differing`` lists the checksums stored on both sides with different records,
+    ``only_in_destination`` those the destination holds and the source does not.
+    """
+
+    def __init__(
+        self, location: str, differing: Iterable[str], only_in_destination: Iterable[str]
+    ) -> None:
+        self.location = location
+        self.differing = sorted(differing)
+        self.only_in_destination = sorted(only_in_destination)
+        parts = []
+        if self.differing:
+            parts.append(f"{len(self.differing)} differing ({_some(self.differing)})")
+        if self.only_in_destination:
+            parts.append(
+                f"{len(self.only_in_destination)} only in the destination "
+                f"({_some(self.only_in_destination)})"
+            )
+        super().__init__(
+            f"{location} holds records that a copy would overwrite or keep apart from the "
+            f"source's: {' and '.join(parts)}. Nothing was written; see them with "
+            "'etl-manifests compare', then copy with on_conflict='merge' (--on-conflict merge) "
+            "to add the source's records and keep the destination's, or 'replace' to make "
+            "the destination equal to the source"
+        )
+
+
+def _some(checksums: list[str], shown: int = 3) -> str:
+    text = ", ".join(c[:12] for c in checksums[:shown])
+    return text + (f" and {len(checksums) - shown} more" if len(checksums) > shown else "")
 
 
 # --- stored manifests we cannot use ---------------------------------------------------

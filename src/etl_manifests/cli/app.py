@@ -46,6 +46,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "maintenance",
     "log",
     "check_store",
+    "roots",
 )
 
 # Errors that mean "the command was asked for something it cannot do as asked".

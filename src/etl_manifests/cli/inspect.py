@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Annotated, Any
 
@@ -10,21 +9,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..catalog import snapshot_sizes
 from ..errors import ManifestError
 from ..model import Manifest
 from ..process import ETLProcess
 from ..record import ManifestRecord
-from ..storage import StorageBackend, is_staging_key
+from ..storage import StorageBackend
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, select
 from .output import human_size, print_csv, print_json, print_jsonl, stdout
 
 __all__ = ["register"]
 
-# A manifest's snapshot ``{process}_v{version}.json``, or anything in its commit log
-# ``{process}_v{version}.log/...`` (a manifest may have log entries before a snapshot).
-_MANIFEST_KEY = re.compile(r"^(?P<process>[a-z]+)_v(?P<version>[^/]+?)(?:\.json|\.log/.*)$")
 _FIELDS = list(ManifestRecord.model_fields)
-_PROCESSES = {p.value for p in ETLProcess}
 
 
 def register(app: typer.Typer) -> None:
@@ -35,25 +31,16 @@ def register(app: typer.Typer) -> None:
 
 
 def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
-    """List the manifests under a root: process, version, records, data size, revision,
-    last update.
+    """List the manifests under a root (every process, declared or built in): process,
+    version, records, data size, revision, last update.
 
     Example: `etl-manifests ls --root s3://bucket/manifests`
     """
     target = Target.resolve(root, None)
     backend = target.backend()
-    sizes: dict[tuple[ETLProcess, str], int | None] = {}
-    for info in backend.list(""):
-        match = _MANIFEST_KEY.match(info.key)
-        if match is None or is_staging_key(info.key) or match["process"] not in _PROCESSES:
-            continue
-        name = (ETLProcess(match["process"]), match["version"])
-        if info.key.endswith(".json") and "/" not in info.key:
-            sizes[name] = info.size  # the snapshot's size
-        else:
-            sizes.setdefault(name, None)
+    sizes = snapshot_sizes(backend)
     rows = [
-        _row(backend, process, version, size) for (process, version), size in sorted(sizes.items())
+        _row(backend, ref.process, ref.etl_version, size) for ref, size in sorted(sizes.items())
     ]
     if json:
         print_json(rows)
@@ -78,13 +65,11 @@ def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
     console.print(table) if rows else console.print(f"no manifests under {target.root}")
 
 
-def _row(
-    backend: StorageBackend, process: ETLProcess, version: str, size: int | None
-) -> dict[str, Any]:
+def _row(backend: StorageBackend, process: str, version: str, size: int | None) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "process": process.value,
+        "process": str(process),
         "etl_version": version,
-        "url": backend.url(f"{process.value}_v{version}.json"),
+        "url": backend.url(f"{process}_v{version}.json"),
         "document_bytes": size,
     }
     try:

@@ -10,10 +10,14 @@ fsspec protocol; options per scheme go in ``storage_options={"s3": {...}}``.
 * :func:`fetch`, :func:`fetch_many`, :class:`Fetcher`: download-if-new into a folder or
   bucket prefix, recorded as each file lands.
 * :func:`verify`: do the recorded files still exist with their size and checksum?
+* :func:`copy_manifests`, :func:`compare_manifests`: manifests from one root to another
+  (local disk to S3, ...), and what differs between two roots.
 """
 
 from __future__ import annotations
 
+from .compare import CompareReport, ManifestDiff, RecordDiff, compare_manifests, diff_records
+from .copy import CopyReport, CopyStatus, ManifestCopy, OnConflict, copy_manifests
 from .fetch import Fetcher, FetchReport, FetchResult, FetchStatus, fetch, fetch_many
 from .files import FileInfo, StorageOptions, stat
 from .hashing import Digest, hash_stream
@@ -21,16 +25,26 @@ from .records import record_file, record_files, record_params
 from .verify import Problem, ProblemKind, VerifyReport, verify
 
 __all__ = [
+    "CompareReport",
+    "CopyReport",
+    "CopyStatus",
     "Digest",
     "FetchReport",
     "FetchResult",
     "FetchStatus",
     "Fetcher",
     "FileInfo",
+    "ManifestCopy",
+    "ManifestDiff",
+    "OnConflict",
     "Problem",
     "ProblemKind",
+    "RecordDiff",
     "StorageOptions",
     "VerifyReport",
+    "compare_manifests",
+    "copy_manifests",
+    "diff_records",
     "fetch",
     "fetch_many",
     "hash_stream",
