@@ -32,10 +32,10 @@ from typing import Any
 from fsspec.implementations.local import LocalFileSystem
 
 from ..errors import InvalidNameError, ManifestError, TransferError
-from ..manager import ManifestManager
 from ..model import Manifest
 from ..process import ETLProcess
 from ..record import ManifestRecord
+from ..store import ManifestStore
 from .files import FileInfo, StorageOptions, filesystem, open_stream, redact, stat
 from .hashing import hash_stream
 from .records import check_size, params_of
@@ -209,10 +209,11 @@ class Fetcher:
         futures = client.map(Fetcher(manager, "s3://bucket/raw"), urls)
 
     It carries the manager (which pickles as its settings and becomes the singleton of
-    the worker's process), never an open manifest. Raises as :func:`fetch` does.
+    the worker's process) or a plain :class:`~etl_manifests.ManifestStore` (which
+    pickles as its settings too), never an open manifest. Raises as :func:`fetch` does.
     """
 
-    manager: ManifestManager
+    manager: ManifestStore
     dest: str
     process: ETLProcess | str = ETLProcess.EXTRACTOR
     storage_options: Mapping[str, Mapping[str, Any]] | None = None
