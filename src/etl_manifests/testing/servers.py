@@ -1,37 +1,25 @@
-"""pytest plugin: S3 and GCS emulators on loopback, each behind a :class:`ConditionalProxy`.
+"""S3 and GCS emulators on loopback, each behind a :class:`ConditionalProxy`.
 
-Load with ``pytest_plugins = ["harness.fixtures"]``.  Fixtures:
+:func:`running_s3` starts moto's threaded server, :func:`running_gcs` the in-memory
+gcp-storage-emulator, each on 127.0.0.1 on a port the OS chooses, behind a proxy that
+enforces the write preconditions the emulator ignores (see :mod:`etl_manifests.testing.proxy`),
+and stops both when the block ends. The pytest plugin's session fixtures use them; so can
+scripts (the benchmarks pass a counting proxy class).
 
-``s3_server`` (session)
-    moto's threaded server plus proxy; an :class:`S3Server`.  While it is alive
-    the ``AWS_*`` credential/region variables are set to dummy values.
-``s3_bucket`` (function)
-    Name of a fresh, uniquely named, empty bucket; fault rules are cleared
-    after the test.
-``gcs_server`` (session)
-    In-memory gcp-storage-emulator plus proxy; a :class:`GcsServer`.  While it
-    is alive ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set.
-``gcs_bucket`` (function)
-    Name of a fresh, uniquely named, empty bucket; fault rules are cleared
-    after the test.
-``file_server`` (function)
-    A :class:`~harness.http_files.FileServer`: in-memory files over HTTP, with
-    request counters.
-``plain_s3_server``, ``plain_gcs_server`` (session)
-    The same emulators with *no* proxy in front: the stores exactly as shipped
-    (moto ignores conditions on CopyObject; the GCS emulator ignores
-    ``ifGenerationMatch`` and sends no ``x-goog-generation``), for proving that
-    the library refuses what a store does not enforce.  No fault rules.
+Clients must talk to ``endpoint_url`` (the proxy), never to ``upstream_url``, or the
+precondition enforcement and fault injection are bypassed. ``proxy_class=None`` gives the
+emulator as shipped (moto ignores conditions on CopyObject; the GCS emulator ignores
+``ifGenerationMatch`` and sends no ``x-goog-generation``), for proving that a library
+refuses what a store does not enforce.
 
-Servers bind 127.0.0.1 on ports chosen by the OS and stop at session end.
-Clients must talk to ``endpoint_url`` (the proxy), never to ``upstream_url``,
-or the precondition enforcement and fault injection are bypassed.  The bucket
-fixtures also switch the proxy's ``ignore_conditions`` back to "enforce all".
+The emulators come with the ``testing-s3`` and ``testing-gcs`` extras; without them the
+``running_*`` functions raise :class:`ImportError` naming the extra to install.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import sys
@@ -43,10 +31,16 @@ from typing import Any
 
 import pytest
 
-from harness.http_files import FileServer, running_file_server
-from harness.proxy import ConditionalProxy, FaultRules
+from .proxy import ConditionalProxy, FaultRules
 
-__all__ = ["GCS_PROJECT", "GcsServer", "S3Server", "running_gcs", "running_s3"]
+__all__ = [
+    "GCS_PROJECT",
+    "GcsServer",
+    "S3Server",
+    "running_gcs",
+    "running_s3",
+    "unique_bucket_name",
+]
 
 GCS_PROJECT = "test-project"
 _AWS_ENV = {
@@ -89,6 +83,10 @@ class S3Server:
             "secret": "testing",
             "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
         }
+
+    def reset_proxy(self) -> None:
+        """Clear the fault rules and enforce every condition again (plain: nothing)."""
+        _reset_proxy(self.proxy)
 
     def create_bucket(self, name: str) -> None:
         """Create bucket ``name`` (raises on any error)."""
@@ -134,6 +132,10 @@ class GcsServer:
         """Keyword arguments for ``gcsfs.GCSFileSystem`` that route through the proxy."""
         return {"endpoint_url": self.endpoint_url, "token": "anon", "project": self.project}
 
+    def reset_proxy(self) -> None:
+        """Clear the fault rules and enforce every condition again (plain: nothing)."""
+        _reset_proxy(self.proxy)
+
     def create_bucket(self, name: str) -> None:
         """Create bucket ``name`` through the JSON API (raises on any non-2xx answer)."""
         request = urllib.request.Request(
@@ -146,7 +148,8 @@ class GcsServer:
             response.read()
 
 
-def _unique_bucket_name() -> str:
+def unique_bucket_name() -> str:
+    """A new bucket name, lower-case and DNS-safe: valid on S3 and GCS."""
     # Lower-case, DNS-safe, valid for both S3 and GCS.
     return f"test-{uuid.uuid4().hex[:20]}"
 
@@ -157,11 +160,11 @@ def running_s3(
 ) -> Iterator[S3Server]:
     """moto on a free loopback port behind a ``proxy_class`` proxy, for the block's length.
 
-    The ``s3_server`` fixture uses it; so can scripts (the benchmarks pass a counting
+    The ``manifest_s3_server`` fixture uses it; so can scripts (the benchmarks pass a counting
     proxy). ``proxy_class=None``: no proxy, plain moto. While it runs, the ``AWS_*``
     variables point clients at dummy credentials.
     """
-    from moto.server import ThreadedMotoServer
+    ThreadedMotoServer = _need("moto.server", "moto[server]", "testing-s3").ThreadedMotoServer
 
     with pytest.MonkeyPatch.context() as mp:
         for name, value in _AWS_ENV.items():
@@ -191,34 +194,21 @@ def running_s3(
                 moto.stop()
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """moto on a free loopback port, behind a precondition-enforcing proxy."""
-    with running_s3() as server:
-        yield server
-
-
-@pytest.fixture
-def s3_bucket(s3_server: S3Server) -> Iterator[str]:
-    """A new empty bucket on ``s3_server``; fault rules are cleared afterwards."""
-    name = _unique_bucket_name()
-    s3_server.create_bucket(name)
+def _need(module: str, package: str, extra: str) -> Any:
+    """Import ``module``, or raise an ImportError naming the extra that installs it."""
     try:
-        yield name
-    finally:
-        s3_server.faults.clear()
-        _enforce_all(s3_server.proxy)
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"the {extra.removeprefix('testing-').upper()} emulator needs {package!r}, which "
+            f"cannot be imported ({exc}); install it with: pip install 'etl-manifests[{extra}]'",
+            name=exc.name,
+        ) from exc
 
 
-@pytest.fixture(scope="session")
-def plain_s3_server() -> Iterator[S3Server]:
-    """moto on a free loopback port with no proxy: conditions as moto enforces them."""
-    with running_s3(proxy_class=None) as server:
-        yield server
-
-
-def _enforce_all(proxy: ConditionalProxy | None) -> None:
+def _reset_proxy(proxy: ConditionalProxy | None) -> None:
     if proxy is not None:
+        proxy.faults.clear()
         proxy.ignore_conditions = frozenset()
 
 
@@ -228,11 +218,13 @@ def running_gcs(
 ) -> Iterator[GcsServer]:
     """The in-memory GCS emulator on a free loopback port behind a ``proxy_class`` proxy.
 
-    The ``gcs_server`` fixture uses it; so can scripts (the benchmarks pass a counting
+    The ``manifest_gcs_server`` fixture uses it; so can scripts (the benchmarks pass a counting
     proxy). ``proxy_class=None``: no proxy, the emulator as shipped. While it runs,
     ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set.
     """
-    from gcp_storage_emulator.server import create_server
+    create_server = _need(
+        "gcp_storage_emulator.server", "gcp-storage-emulator", "testing-gcs"
+    ).create_server
 
     _refuse_experimental_gcsfs()
     with pytest.MonkeyPatch.context() as mp:
@@ -273,39 +265,7 @@ def _refuse_experimental_gcsfs() -> None:
         raise RuntimeError(
             "gcsfs was imported before GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false was set, so "
             "its file system looks up bucket types on Google's servers (a 60 s timeout per "
-            "call against the emulator); set the variable before anything imports gcsfs "
-            "(tests/conftest.py does)"
+            "call against the emulator); set the variable before anything imports gcsfs, "
+            "for example at the top of your conftest.py: "
+            "os.environ['GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT'] = 'false'"
         )
-
-
-@pytest.fixture(scope="session")
-def gcs_server() -> Iterator[GcsServer]:
-    """In-memory gcp-storage-emulator on a free loopback port, behind the proxy."""
-    with running_gcs() as server:
-        yield server
-
-
-@pytest.fixture
-def gcs_bucket(gcs_server: GcsServer) -> Iterator[str]:
-    """A new empty bucket on ``gcs_server``; fault rules are cleared afterwards."""
-    name = _unique_bucket_name()
-    gcs_server.create_bucket(name)
-    try:
-        yield name
-    finally:
-        gcs_server.faults.clear()
-        _enforce_all(gcs_server.proxy)
-
-
-@pytest.fixture(scope="session")
-def plain_gcs_server() -> Iterator[GcsServer]:
-    """The GCS emulator with no proxy: no ``ifGenerationMatch``, no ``x-goog-generation``."""
-    with running_gcs(proxy_class=None) as server:
-        yield server
-
-
-@pytest.fixture
-def file_server() -> Iterator[FileServer]:
-    """In-memory files served over HTTP on a free loopback port, counting requests."""
-    with running_file_server() as server:
-        yield server
