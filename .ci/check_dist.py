@@ -32,8 +32,11 @@ SDIST_MUST = {
                             "tests/azurite/package.json", "tests/azurite/package-lock.json"},
 }  # fmt: skip
 WHEEL_MUST = {
-    "etl_manifests": {"etl_manifests/__init__.py", "etl_manifests/py.typed",
-                      "etl_manifests/testing/plugin.py"},
+    "etl_manifests": {
+        "etl_manifests/__init__.py",
+        "etl_manifests/py.typed",
+        "etl_manifests/testing/plugin.py",
+    },
     "etl_manifests_sqlite": {"etl_manifests_sqlite/plugin.py", "etl_manifests_sqlite/py.typed"},
     "etl_manifests_azure": {"etl_manifests_azure/plugin.py", "etl_manifests_azure/py.typed"},
 }

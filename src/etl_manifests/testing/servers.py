@@ -150,7 +150,6 @@ class GcsServer:
 
 def unique_bucket_name() -> str:
     """A new bucket name, lower-case and DNS-safe: valid on S3 and GCS."""
-    # Lower-case, DNS-safe, valid for both S3 and GCS.
     return f"test-{uuid.uuid4().hex[:20]}"
 
 
@@ -160,8 +159,8 @@ def running_s3(
 ) -> Iterator[S3Server]:
     """moto on a free loopback port behind a ``proxy_class`` proxy, for the block's length.
 
-    The ``manifest_s3_server`` fixture uses it; so can scripts (the benchmarks pass a counting
-    proxy). ``proxy_class=None``: no proxy, plain moto. While it runs, the ``AWS_*``
+    The ``manifest_s3_server`` fixture uses it; so can scripts (the benchmarks pass a
+    counting proxy). ``proxy_class=None``: no proxy, plain moto. While it runs, the ``AWS_*``
     variables point clients at dummy credentials.
     """
     ThreadedMotoServer = _need("moto.server", "moto[server]", "testing-s3").ThreadedMotoServer
