@@ -23,7 +23,8 @@ SDIST_TOP = {
 SDIST_MUST = {
     "etl_manifests": {"LICENSE", "README.md", "src/etl_manifests/__init__.py",
                       "src/etl_manifests/py.typed", "tests/conftest.py",
-                      "tests/harness/fixtures.py", "docs/index.md", "mkdocs.yml"},
+                      "src/etl_manifests/testing/plugin.py", "docs/index.md",
+                      "mkdocs.yml"},
     "etl_manifests_sqlite": {"LICENSE", "README.md", "src/etl_manifests_sqlite/plugin.py",
                              "src/etl_manifests_sqlite/py.typed"},
     "etl_manifests_azure": {"LICENSE", "README.md", "src/etl_manifests_azure/plugin.py",
@@ -31,7 +32,11 @@ SDIST_MUST = {
                             "tests/azurite/package.json", "tests/azurite/package-lock.json"},
 }  # fmt: skip
 WHEEL_MUST = {
-    "etl_manifests": {"etl_manifests/__init__.py", "etl_manifests/py.typed"},
+    "etl_manifests": {
+        "etl_manifests/__init__.py",
+        "etl_manifests/py.typed",
+        "etl_manifests/testing/plugin.py",
+    },
     "etl_manifests_sqlite": {"etl_manifests_sqlite/plugin.py", "etl_manifests_sqlite/py.typed"},
     "etl_manifests_azure": {"etl_manifests_azure/plugin.py", "etl_manifests_azure/py.typed"},
 }

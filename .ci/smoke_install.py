@@ -1,14 +1,18 @@
 """Smoke test of an installed wheel, run by .ci/packaging inside a fresh virtual environment.
 
-Usage: python smoke_install.py KIND, KIND one of: core, s3, gcs, all, sqlite, azure, s3-moto.
+Usage: python smoke_install.py KIND, KIND one of: core, s3, gcs, all, sqlite, azure, testing,
+testing-s3, testing-gcs.
 It must run from outside the repository, so that only the installed package is imported.
 Prints one line per check and exits non-zero at the first failure.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 import etl_manifests
@@ -49,6 +53,45 @@ def opens(scheme: str, options: dict[str, object]) -> None:
     backend.close()
 
 
+# A user's test file: which fixtures each extra makes work.
+USER_TESTS = {
+    "testing": ["manifest_manager", "local_manifest_manager"],
+    "testing-s3": ["s3_manifest_manager"],
+    "testing-gcs": ["gcs_manifest_manager"],
+}
+FIXTURES = ["manifest_manager", "local_manifest_manager", "s3_manifest_root", "gcs_manifest_root"]
+
+
+def pytest_plugin(kind: str) -> None:
+    """The plugin loads by itself; its fixtures work where the extra's packages are."""
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def pytest(*args: str) -> subprocess.CompletedProcess[str]:
+            command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+            return subprocess.run(command, cwd=tmp, capture_output=True, text=True, timeout=600)
+
+        listed = pytest("--fixtures").stdout
+        check("pytest lists the plugin's fixtures", all(f in listed for f in FIXTURES))
+        source = "".join(
+            f"def test_{fixture}({fixture}):\n"
+            f"    {fixture}.extractor.add_record({RECORD!r})\n"
+            f"    assert {CHECKSUM!r} in {fixture}.extractor\n"
+            for fixture in USER_TESTS[kind]
+        )
+        if kind == "testing":
+            # Without the emulator extras, asking for one names the extra to install.
+            source += "def test_s3(s3_manifest_manager):\n    pass\n"
+        Path(tmp, "test_user.py").write_text(textwrap.dedent(source))
+        done = pytest("-q", "test_user.py")
+        passed = f"{len(USER_TESTS[kind])} passed"
+        check(f"a user's test of {', '.join(USER_TESTS[kind])} passes", passed in done.stdout)
+        if kind == "testing":
+            check(
+                "the S3 fixture without its extra names it",
+                "pip install 'etl-manifests[testing-s3]'" in done.stdout,
+            )
+
+
 def main(kind: str) -> None:
     check(
         "the package is the installed one",
@@ -80,7 +123,11 @@ def main(kind: str) -> None:
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as tmp:
             round_trip(f"sqlite:///{tmp}/state.db", {})
-    if kind == "s3-moto":
+    if not kind.startswith("testing"):
+        check("pytest is not installed", importlib.util.find_spec("pytest") is None)
+    else:
+        pytest_plugin(kind)
+    if kind == "testing-s3":
         import boto3
         from moto.server import ThreadedMotoServer
 

@@ -1,5 +1,10 @@
-"""Shared fixtures: emulator servers come from the harness plugin; every test gets a
-fresh ManifestManager singleton."""
+"""Shared fixtures: every test gets a fresh ManifestManager singleton.
+
+The emulators and the HTTP file server come from the package's own pytest plugin
+(``etl_manifests.testing.plugin``, loaded through its ``pytest11`` entry point, so it is
+not listed in ``pytest_plugins``: that would register it twice); the fixtures below give
+them the short names these tests use, and add the plain (proxy-less) emulators.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,14 @@ from collections.abc import Iterator
 import pytest
 
 from etl_manifests import ManifestManager
-
-pytest_plugins = ["harness.fixtures"]
+from etl_manifests.testing import (
+    FileServer,
+    GcsServer,
+    ManifestRoot,
+    S3Server,
+    running_gcs,
+    running_s3,
+)
 
 CHECKSUM = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"
 
@@ -27,6 +38,50 @@ def _fresh_manager() -> Iterator[None]:
     ManifestManager.reset()
     yield
     ManifestManager.reset()
+
+
+@pytest.fixture(scope="session")
+def s3_server(manifest_s3_server: S3Server) -> S3Server:
+    """moto behind the precondition-enforcing proxy (the plugin's ``manifest_s3_server``)."""
+    return manifest_s3_server
+
+
+@pytest.fixture
+def s3_bucket(s3_manifest_root: ManifestRoot) -> str:
+    """A new empty bucket on ``s3_server``; fault rules are cleared afterwards."""
+    return s3_manifest_root.bucket
+
+
+@pytest.fixture(scope="session")
+def gcs_server(manifest_gcs_server: GcsServer) -> GcsServer:
+    """The GCS emulator behind the proxy (the plugin's ``manifest_gcs_server``)."""
+    return manifest_gcs_server
+
+
+@pytest.fixture
+def gcs_bucket(gcs_manifest_root: ManifestRoot) -> str:
+    """A new empty bucket on ``gcs_server``; fault rules are cleared afterwards."""
+    return gcs_manifest_root.bucket
+
+
+@pytest.fixture(scope="session")
+def plain_s3_server() -> Iterator[S3Server]:
+    """moto with no proxy: conditions as moto enforces them (none on CopyObject)."""
+    with running_s3(proxy_class=None) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def plain_gcs_server() -> Iterator[GcsServer]:
+    """The GCS emulator with no proxy: no ``ifGenerationMatch``, no ``x-goog-generation``."""
+    with running_gcs(proxy_class=None) as server:
+        yield server
+
+
+@pytest.fixture
+def file_server(manifest_file_server: FileServer) -> FileServer:
+    """In-memory files served over HTTP on a free loopback port, counting requests."""
+    return manifest_file_server
 
 
 def checksum(n: int) -> str:

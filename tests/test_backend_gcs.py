@@ -26,8 +26,7 @@ from etl_manifests.errors import (
 )
 from etl_manifests.registry import BackendRegistry, open_backend
 from etl_manifests.storage import ABSENT
-from etl_manifests.testing import BackendConformance
-from harness.fixtures import GcsServer
+from etl_manifests.testing import BackendConformance, GcsServer
 
 PREFIX = "manifests"
 FAST = {"etl_manifests_retry_base": 0.01}

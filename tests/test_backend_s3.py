@@ -23,8 +23,7 @@ from etl_manifests.errors import (
 )
 from etl_manifests.registry import BackendRegistry, open_backend
 from etl_manifests.storage import ABSENT, STAGING_MARKER
-from etl_manifests.testing import BackendConformance
-from harness.fixtures import S3Server
+from etl_manifests.testing import BackendConformance, S3Server
 
 PREFIX = "manifests"
 FAST = {"etl_manifests_retry_base": 0.01}

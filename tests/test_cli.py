@@ -13,7 +13,7 @@ from cli_support import cli, json_of
 from etl_manifests import __version__, hookimpl
 from etl_manifests.cli.app import build_app
 from etl_manifests.registry import get_plugin_manager
-from harness.http_files import FileServer
+from etl_manifests.testing import FileServer
 from tools_support import local_manifest, sha256
 
 

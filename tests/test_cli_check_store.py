@@ -11,7 +11,7 @@ import pytest
 from cli_support import cli
 from etl_manifests import open_backend
 from etl_manifests.capability import check_store  # type: ignore[import-not-found]
-from harness.fixtures import S3Server
+from etl_manifests.testing import S3Server
 
 
 def _expected(root: str, options: dict[str, Any]) -> Any:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.http_files import FileServer
+from etl_manifests.testing import FileServer
 
 SCRIPT = str(Path(sys.executable).with_name("etl-manifests"))
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from harness.fixtures import GcsServer
+from etl_manifests.testing import GcsServer
 
 NAME = "dir/doc one.json"
 PRECONDITION_MSG = "At least one of the pre-conditions you specified did not hold."

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from harness.http_files import FileServer
+from etl_manifests.testing import FileServer
 
 
 def _open(url: str, method: str = "GET") -> tuple[bytes, dict[str, str]]:

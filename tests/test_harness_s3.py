@@ -18,7 +18,7 @@ import pytest
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from harness.fixtures import S3Server
+from etl_manifests.testing import S3Server
 
 KEY = "dir/doc one.json"
 

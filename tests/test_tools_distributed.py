@@ -15,9 +15,8 @@ import pytest
 from distributed import Client, LocalCluster
 
 from etl_manifests import Manifest, ManifestManager, open_backend
+from etl_manifests.testing import FileServer, S3Server
 from etl_manifests.tools import Fetcher, FetchStatus
-from harness.fixtures import S3Server
-from harness.http_files import FileServer
 
 pytestmark = [pytest.mark.distributed, pytest.mark.s3]
 

@@ -13,9 +13,8 @@ from etl_manifests import (
     NotFoundError,
     TransferError,
 )
+from etl_manifests.testing import FileServer, S3Server
 from etl_manifests.tools import Fetcher, FetchStatus, fetch, fetch_many
-from harness.fixtures import S3Server
-from harness.http_files import FileServer
 from tools_support import local_manifest, part_files, sha256
 
 

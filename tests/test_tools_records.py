@@ -15,9 +15,8 @@ from etl_manifests import (
     NotFoundError,
     TransferError,
 )
+from etl_manifests.testing import FileServer, S3Server
 from etl_manifests.tools import hash_stream, record_file, record_files, record_params
-from harness.fixtures import S3Server
-from harness.http_files import FileServer
 from tools_support import local_manifest, sha256
 
 

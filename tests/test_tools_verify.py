@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from etl_manifests.testing import S3Server
 from etl_manifests.tools import ProblemKind, record_file, record_files, verify
-from harness.fixtures import S3Server
 from tools_support import local_manifest, sha256
 
 

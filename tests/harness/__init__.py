@@ -1,6 +1,2 @@
-"""Test harness: loopback S3/GCS emulators behind a precondition-enforcing proxy.
-
-Import :mod:`harness.fixtures` as a pytest plugin to get the ``s3_server``,
-``s3_bucket``, ``gcs_server`` and ``gcs_bucket`` fixtures; :mod:`harness.proxy`
-holds the proxy itself and its fault-injection rules.
-"""
+"""Former home of the test harness, now :mod:`etl_manifests.testing`; these modules only
+re-export it, for scripts (the benchmarks) that still import ``harness.*``."""

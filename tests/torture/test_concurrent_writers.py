@@ -40,7 +40,7 @@ import pytest
 from conftest import checksum, record
 from etl_manifests import CheckpointPolicy
 from etl_manifests.document import decode
-from harness.fixtures import GcsServer, S3Server
+from etl_manifests.testing import GcsServer, S3Server
 from torture._support import FAST_RETRIES, KEY, Target, plain_json, start_worker
 
 pytestmark = pytest.mark.torture

@@ -44,7 +44,7 @@ from conftest import checksum
 from etl_manifests import CheckpointPolicy
 from etl_manifests.document import decode
 from etl_manifests.storage import is_staging_key, staging_key
-from harness.fixtures import S3Server
+from etl_manifests.testing import S3Server
 from torture._support import KEY, LOG_PREFIX, Target, plain_json, start_worker
 
 pytestmark = pytest.mark.torture

@@ -32,7 +32,7 @@ from etl_manifests.backends import memory
 from etl_manifests.backends.local import LocalBackend
 from etl_manifests.backends.memory import MemoryBackend
 from etl_manifests.storage import Expect
-from harness.fixtures import GcsServer, S3Server
+from etl_manifests.testing import GcsServer, S3Server
 from torture._fork_worker import (
     add_records,
     add_records_fresh,

@@ -34,8 +34,7 @@ from etl_manifests.errors import (
     StorageError,
     TransientStorageError,
 )
-from harness.fixtures import GcsServer, S3Server
-from harness.proxy import FaultRules
+from etl_manifests.testing import FaultRules, GcsServer, S3Server
 from torture._support import KEY, LOG_PREFIX, Target, plain_json
 
 pytestmark = pytest.mark.torture

@@ -34,7 +34,7 @@ from etl_manifests import (
 )
 from etl_manifests.backends.gcs._backend import GCSBackend
 from etl_manifests.storage import PROBE_MARKER, STAGING_MARKER
-from harness.fixtures import GcsServer, S3Server
+from etl_manifests.testing import GcsServer, S3Server
 from torture._support import KEY, TESTS_DIR, Target, start_worker, worker_env
 
 pytestmark = pytest.mark.torture
@@ -184,7 +184,10 @@ def test_the_gcs_harness_refuses_an_experimental_gcsfs() -> None:
     env = worker_env()
     env.pop("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", None)
     script = (
-        "import gcsfs\nfrom harness.fixtures import running_gcs\nwith running_gcs():\n    pass\n"
+        "import gcsfs\n"
+        "from etl_manifests.testing import running_gcs\n"
+        "with running_gcs():\n"
+        "    pass\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],

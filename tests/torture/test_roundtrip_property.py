@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl_manifests import ManifestRecord
-from harness.fixtures import GcsServer, S3Server
+from etl_manifests.testing import GcsServer, S3Server
 from torture._support import ETL_VERSION, Target
 
 pytestmark = pytest.mark.torture

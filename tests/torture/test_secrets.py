@@ -31,7 +31,7 @@ import pytest
 from conftest import record
 from etl_manifests import ETLConfig, ManifestManager, open_backend
 from etl_manifests.errors import ManifestError
-from harness.fixtures import GcsServer, S3Server
+from etl_manifests.testing import GcsServer, S3Server
 
 pytestmark = pytest.mark.torture
 

@@ -21,9 +21,9 @@ import threading
 
 import pytest
 
-from .capability import check_store
-from .errors import AlreadyExistsError, ConflictError, NotFoundError
-from .storage import ABSENT, Blob, StorageBackend, is_staging_key, staging_key
+from ..capability import check_store
+from ..errors import AlreadyExistsError, ConflictError, NotFoundError
+from ..storage import ABSENT, Blob, StorageBackend, is_staging_key, staging_key
 
 __all__ = ["BackendConformance"]
 
