@@ -1,9 +1,9 @@
 """Object stores for the benchmarks: S3 (moto) and GCS (gcp-storage-emulator), counted.
 
-The emulators start with the test harness's own helpers (``running_s3`` /
+The emulators start with the helpers of ``etl_manifests.testing`` (``running_s3`` /
 ``running_gcs``) behind its precondition proxy, subclassed here to count every request
 (with its path) and every byte read from and written to the client connections; the
-harness itself is unchanged. Counts are exact; emulator wall times say little about a
+proxy itself is unchanged. Counts are exact; emulator wall times say little about a
 real store.
 
 Also :class:`CountingBackend`, a backend wrapper counting calls by kind (and reads of
@@ -114,7 +114,8 @@ class _CountingWriter:
 
 def _counting_proxy_class() -> type[Any]:
     """A ``ConditionalProxy`` whose handler counts requests and wire bytes."""
-    from harness.proxy import ConditionalProxy, _Handler, _ProxyServer
+    from etl_manifests.testing.proxy import ConditionalProxy
+    from etl_manifests.testing.proxy._server import _Handler, _ProxyServer
 
     class CountingHandler(_Handler):
         def setup(self) -> None:
@@ -191,7 +192,7 @@ def running_store(name: str) -> Iterator[Store]:
     While the block runs, the environment points clients (also child processes) at the
     emulator, as the harness sets it up.
     """
-    from harness.fixtures import running_gcs, running_s3
+    from etl_manifests.testing.servers import running_gcs, running_s3
 
     # The GCS emulator logs every missing object (each commit looks for a seal that is
     # not there) at ERROR level; that is its normal answer here, not a fault.

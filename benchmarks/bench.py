@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -72,9 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="etl-manifests-bench-", dir=args.dir))
     started = time.perf_counter()
     table = Table()
-    if args.cloud:
-        tests = Path(__file__).resolve().parent.parent / "tests"
-        sys.path.insert(0, str(tests))
     try:
         if only & set("12345"):
             import fig_document

@@ -4,7 +4,8 @@ Usage::
 
     python benchmarks/store_check.py
 
-Runs moto and gcp-storage-emulator behind the test harness's proxy, subclassed (as in
+Runs moto and gcp-storage-emulator behind the conditional-write proxy of
+``etl_manifests.testing``, subclassed (as in
 ``bench.py``) to count every request. The proxy plays each store behaviour: enforcing
 every write condition (AWS S3 since 2025, GCS), ignoring them on CopyObject (plain moto,
 stores that need their own headers for a conditional copy), or ignoring them everywhere.
@@ -28,15 +29,15 @@ from typing import Any
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+sys.path.insert(0, str(HERE))
 
-from bench import _counting_proxy_class  # noqa: E402
+from _cloud import _counting_proxy_class  # noqa: E402
 
 from etl_manifests import ABSENT, check_store  # noqa: E402
 from etl_manifests.backends.gcs._backend import GCSBackend  # noqa: E402
 from etl_manifests.backends.s3._backend import S3Backend  # noqa: E402
 from etl_manifests.storage import StorageBackend  # noqa: E402
-from harness.fixtures import running_gcs, running_s3  # noqa: E402
+from etl_manifests.testing.servers import running_gcs, running_s3  # noqa: E402
 
 # (label, store, operations the store ignores conditions on, configured commit mode)
 CASES: list[tuple[str, str, frozenset[str], str | None]] = [

@@ -26,7 +26,7 @@ from etl_manifests import (
     copy_manifests,
     open_backend,
 )
-from harness.fixtures import GcsServer, S3Server
+from etl_manifests.testing.servers import GcsServer, S3Server
 
 # Automatic checkpoints off: commits stay in the log unless a test compacts.
 LOG_ONLY = CheckpointPolicy(every=None, size_ratio=0)
