@@ -346,6 +346,39 @@ def test_commits_another_checkpointer_sealed_do_not_make_a_checkpoint_due() -> N
     assert stored_checksums(root) == {checksum(n) for n in (0, 1, 2, 3, 4, 10)}
 
 
+def _join_checkpoints() -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("checkpoint "):
+            thread.join()
+
+
+def test_a_writer_behind_the_stored_snapshot_waits_for_twice_the_commits() -> None:
+    root = memory_root()
+    ahead = open_manifest(root, checkpoint=MANUAL)
+    ahead.add_record(record(100))
+    ahead.compact()
+    counting = CountingBackend(open_backend(root))
+    behind = Manifest("extractor", "1", counting, checkpoint=CheckpointPolicy(every=4))
+    assert not behind._log.behind()
+    ahead.add_record(record(0))
+    ahead.compact()  # the stored snapshot is now newer than the one `behind` holds
+    counting.reads.clear()
+    behind.add_record(record(1))  # learns that epoch 2 was sealed
+    assert behind._log.behind()
+    for n in range(2, 5):
+        behind.add_record(record(n))
+    _join_checkpoints()
+    # Four commits in its open epoch make a checkpoint due, but not for a writer that
+    # would fold from an old snapshot, lose the race to write it, and read it again.
+    assert f"{STEM}.json" not in counting.reads
+    assert f"{STEM}.json" not in counting.writes
+    for n in range(5, 9):
+        behind.add_record(record(n))  # eight: now it tries (and reads the newer one)
+    _join_checkpoints()
+    assert f"{STEM}.json" in counting.reads
+    assert stored_checksums(root) == {checksum(n) for n in [*range(9), 100]}
+
+
 def test_a_commit_while_another_checkpoints_is_not_lost() -> None:
     root = memory_root()
     checkpointer = open_manifest(root, checkpoint=MANUAL)

@@ -495,6 +495,11 @@ class CommitLog:
         claimed yet (a sealed epoch is its sealer's to fold, or the next checkpoint's)."""
         return self.state.commits_from(self.epoch)
 
+    def behind(self) -> bool:
+        """Whether epochs were sealed since the snapshot this view holds: another writer
+        has checkpointed (or is checkpointing), so the stored snapshot is newer."""
+        return self.epoch > self.state.base_epoch + 1
+
     def open_epoch_commits(self) -> int:
         """Commits every writer has made in the open epoch (one listing; none read)."""
         return len(self._list_epoch(self.epoch))

@@ -434,7 +434,12 @@ class Manifest:
         # Commits in epochs another checkpointer sealed are its to fold: counting them
         # would start a checkpoint on every commit until this writer reads the result.
         known = self._log.open_epoch_known()
-        if not policy.due(known, records):
+        # A writer whose snapshot is older than the stored one (another checkpointed
+        # since) would have to re-read the log it already folded, lose the race to
+        # write the snapshot, and re-read that: it waits for twice the commits, so
+        # that a writer holding the newest snapshot normally checkpoints first.
+        slack = 2 if not policy.inline and self._log.behind() else 1
+        if not policy.due(known // slack, records):
             # Other writers' commits count too, but this writer has not read them: look
             # at the log's length now and then (one listing) to learn how many there are.
             probe = policy.probe_every(records)
@@ -442,7 +447,7 @@ class Manifest:
             if probe is None or self._since_probe < probe:
                 return
             self._since_probe = 0
-            if not policy.due(max(known, self._log.open_epoch_commits()), records):
+            if not policy.due(max(known, self._log.open_epoch_commits()) // slack, records):
                 return
         if policy.inline:
             self._checkpoint()
