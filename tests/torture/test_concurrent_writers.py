@@ -21,7 +21,8 @@ everyone's, so sixteen writers of 200 commits each on an empty log still checkpo
 
 On S3 (moto) and GCS (emulator) the emulator, in the test process, is the bottleneck on
 2 cores: 16 x 200 takes about three minutes each, so by default each writer there makes
-``OBJECT_STORE_RECORDS_EACH`` = 50 commits; ``TORTURE_FULL=1`` runs the full 16 x 200.
+``OBJECT_STORE_RECORDS_EACH`` = 50 commits; ``TORTURE_FULL=1`` runs the full 16 x 200
+(CI does, as a step of its own after the test suite).
 """
 
 from __future__ import annotations
