@@ -486,10 +486,6 @@ class CommitLog:
 
     # --- checkpoint ----------------------------------------------------------------
 
-    def log_commits(self) -> int:
-        """Commits in memory that no snapshot holds yet."""
-        return len(self.state.entries)
-
     def open_epoch_known(self) -> int:
         """Commits this view holds in the open epoch and later: the ones no checkpoint has
         claimed yet (a sealed epoch is its sealer's to fold, or the next checkpoint's)."""

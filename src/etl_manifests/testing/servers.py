@@ -57,15 +57,15 @@ _AWS_ENV_UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS
 
 
 @dataclass(frozen=True)
-class S3Server:
-    """A running moto server and the proxy in front of it (``proxy`` None: plain moto)."""
+class _Emulator:
+    """An emulator on loopback and the proxy in front of it (``proxy`` None: plain)."""
 
     proxy: ConditionalProxy | None
     upstream_url: str
 
     @property
     def endpoint_url(self) -> str:
-        """The proxy's URL (plain: moto's); point every S3 client here."""
+        """The proxy's URL (plain: the emulator's); point every client here."""
         return self.proxy.endpoint_url if self.proxy else self.upstream_url
 
     @property
@@ -75,6 +75,17 @@ class S3Server:
             raise RuntimeError(_NO_PROXY)
         return self.proxy.faults
 
+    def reset_proxy(self) -> None:
+        """Clear the fault rules and enforce every condition again (plain: nothing)."""
+        if self.proxy is not None:
+            self.proxy.faults.clear()
+            self.proxy.ignore_conditions = frozenset()
+
+
+@dataclass(frozen=True)
+class S3Server(_Emulator):
+    """A running moto server and the proxy in front of it (``proxy`` None: plain moto)."""
+
     @property
     def storage_options(self) -> dict[str, Any]:
         """Keyword arguments for ``s3fs.S3FileSystem`` that route through the proxy."""
@@ -83,10 +94,6 @@ class S3Server:
             "secret": "testing",
             "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": "us-east-1"},
         }
-
-    def reset_proxy(self) -> None:
-        """Clear the fault rules and enforce every condition again (plain: nothing)."""
-        _reset_proxy(self.proxy)
 
     def create_bucket(self, name: str) -> None:
         """Create bucket ``name`` (raises on any error)."""
@@ -108,33 +115,15 @@ class S3Server:
 
 
 @dataclass(frozen=True)
-class GcsServer:
+class GcsServer(_Emulator):
     """A running gcp-storage-emulator and the proxy in front of it (``proxy`` None: plain)."""
 
-    proxy: ConditionalProxy | None
-    upstream_url: str
     project: str = GCS_PROJECT
-
-    @property
-    def endpoint_url(self) -> str:
-        """The proxy's URL (plain: the emulator's); point every GCS client here."""
-        return self.proxy.endpoint_url if self.proxy else self.upstream_url
-
-    @property
-    def faults(self) -> FaultRules:
-        """Fault rules applied by the proxy to every request."""
-        if self.proxy is None:
-            raise RuntimeError(_NO_PROXY)
-        return self.proxy.faults
 
     @property
     def storage_options(self) -> dict[str, Any]:
         """Keyword arguments for ``gcsfs.GCSFileSystem`` that route through the proxy."""
         return {"endpoint_url": self.endpoint_url, "token": "anon", "project": self.project}
-
-    def reset_proxy(self) -> None:
-        """Clear the fault rules and enforce every condition again (plain: nothing)."""
-        _reset_proxy(self.proxy)
 
     def create_bucket(self, name: str) -> None:
         """Create bucket ``name`` through the JSON API (raises on any non-2xx answer)."""
@@ -203,12 +192,6 @@ def _need(module: str, package: str, extra: str) -> Any:
             f"cannot be imported ({exc}); install it with: pip install 'etl-manifests[{extra}]'",
             name=exc.name,
         ) from exc
-
-
-def _reset_proxy(proxy: ConditionalProxy | None) -> None:
-    if proxy is not None:
-        proxy.faults.clear()
-        proxy.ignore_conditions = frozenset()
 
 
 @contextlib.contextmanager
