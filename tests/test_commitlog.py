@@ -330,7 +330,7 @@ def test_a_background_checkpoint_yields_to_one_already_sealing() -> None:
 
 def test_commits_another_checkpointer_sealed_do_not_make_a_checkpoint_due() -> None:
     root = memory_root()
-    policy = CheckpointPolicy(every=5, size_ratio=0, inline=True)
+    policy = CheckpointPolicy(every=5, size_ratio=0)
     writer = open_manifest(root, checkpoint=policy)
     other = open_manifest(root, checkpoint=MANUAL)
     for n in range(4):
@@ -341,9 +341,24 @@ def test_commits_another_checkpointer_sealed_do_not_make_a_checkpoint_due() -> N
     counting = CountingBackend(writer.backend)
     writer._log.backend = counting
     writer.add_record(record(4))  # 5 commits, but 4 of them are the sealer's to fold
+    _join_checkpoints()
     assert f"{STEM}.json" not in counting.writes
     assert other._log.write_checkpoint(fold) is not None  # nobody raced it
     assert stored_checksums(root) == {checksum(n) for n in (0, 1, 2, 3, 4, 10)}
+
+
+def test_an_inline_checkpoint_folds_commits_in_epochs_another_sealed() -> None:
+    # The caller of an inline checkpoint waits for its commits to be in the snapshot,
+    # whoever sealed their epoch (after_every_commit() promises the JSON is complete).
+    root = memory_root()
+    writer = open_manifest(root, checkpoint=CheckpointPolicy(every=5, size_ratio=0, inline=True))
+    other = open_manifest(root, checkpoint=MANUAL)
+    for n in range(4):
+        writer.add_record(record(n))
+    assert other._log.prepare_checkpoint() is not None  # seals; never writes its fold
+    writer.add_record(record(4))
+    doc = json.loads(MemoryBackend(root, {}).read(f"{STEM}.json").data)
+    assert {checksum(n) for n in range(5)} <= set(doc["records"])
 
 
 def _join_checkpoints() -> None:

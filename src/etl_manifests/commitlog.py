@@ -59,6 +59,7 @@ from datetime import UTC, datetime
 from .document import decode, encode
 from .entry import LogEntry, decode_entry, encode_entry
 from .errors import (
+    REPAIR_ADVICE,
     AlreadyExistsError,
     BucketNotFoundError,
     ConflictError,
@@ -122,7 +123,13 @@ class _Fold:
 
 
 class _StaleView(Exception):
-    """The snapshot this view started from is older than the log's retention."""
+    """The snapshot this view started from is older than the log's retention: epoch
+    ``epoch`` was folded and its entries (``missing``, one of them) deleted."""
+
+    def __init__(self, epoch: int, missing: str | None = None) -> None:
+        super().__init__(epoch, missing)
+        self.epoch = epoch
+        self.missing = missing
 
 
 def new_writer_id() -> str:
@@ -156,6 +163,9 @@ class CommitLog:
         self._before_first_write = before_first_write
         self.writer = new_writer_id()
         self._seq = 0
+        #: Set once a read found the log damaged: commits are refused until a load
+        #: succeeds, since no reader could load what they would add to.
+        self.damaged: CorruptManifestError | None = None
         self._reset(fresh_metadata(), {}, None, stored_format=None)
 
     def _reset(
@@ -217,6 +227,7 @@ class CommitLog:
             self.metadata, self.state, self.version, self._stored_format = old
             self.clock, self.epoch, self._complete, self._log_start = saved_epoch
             raise
+        self.damaged = None
 
     def _read_snapshot(self, keep: RecordState | None = None) -> None:
         """Read the snapshot into a new state; re-apply ``keep``'s later entries and
@@ -251,18 +262,46 @@ class CommitLog:
         return self._catch_up_or_reload()
 
     def _catch_up_or_reload(self) -> int:
+        try:
+            return self._catch_up_with_reloads()
+        except CorruptManifestError as exc:
+            self.damaged = exc
+            raise
+
+    def _catch_up_with_reloads(self) -> int:
         for _ in range(self.retry.max_attempts):
             try:
                 return self._catch_up()
-            except _StaleView:
+            except _StaleView as stale:
                 logger.info(
                     "%s: view older than the retention; re-reading the snapshot",
                     self.url(self.layout.snapshot),
                 )
                 self._read_snapshot(keep=self.state)
+                if stale.epoch > self.state.base_epoch:
+                    # Retention deletes only epochs a stored snapshot holds, and this is
+                    # the newest snapshot: the epoch's entries were not folded, so they
+                    # were lost (deleted or moved by hand), not cleaned up.
+                    raise self._lost(stale) from None
         raise StorageError(
             f"{self.url(self.layout.snapshot)}: the log kept being folded and deleted while "
             "being read; retry later, or raise the checkpoint retention"
+        )
+
+    def _lost(self, stale: _StaleView) -> CorruptManifestError:
+        if stale.missing is not None:
+            return CorruptManifestError(
+                self.url(stale.missing),
+                f"this commit is a listed member of log epoch {stale.epoch}, which no "
+                "snapshot holds yet, and it is missing (deleted or moved by hand?): its "
+                "records would be lost",
+                advice=REPAIR_ADVICE,
+            )
+        return CorruptManifestError(
+            self.url(self.layout.seal(stale.epoch)),
+            f"the seal says log epoch {stale.epoch} is folded, but the newest snapshot "
+            f"holds epochs up to {self.state.base_epoch} only",
+            advice=REPAIR_ADVICE,
         )
 
     def _catch_up(self) -> int:
@@ -272,13 +311,17 @@ class CommitLog:
             seal = self._read_seal(epoch)
             if seal is None:
                 names = self._list_epoch(epoch)
+                if self._vanished(epoch, names) and self._read_seal(epoch) is None:
+                    raise self._deleted_from_open_epoch(epoch, names)
                 applied += self._apply_names(epoch, names, members=False)
                 self.epoch = max(self.epoch, epoch)
+                if self._vanished(epoch, names):
+                    continue  # sealed meanwhile: its member list decides
                 return applied
             if seal.state == SEALED:
                 seal = self._list_members(seal)
             if seal.state == FOLDED:
-                raise _StaleView
+                raise _StaleView(epoch)
             for key in [k for k, e in self.state.entries.items() if e.epoch == epoch]:
                 if key.rpartition("/")[2] not in seal.members:
                     self.state.unapply(key)
@@ -295,7 +338,7 @@ class CommitLog:
         for key, data in self._read_many(keys):
             if data is None:
                 if members:
-                    raise _StaleView  # a member is gone: deleted after the retention
+                    raise _StaleView(epoch, key)  # a member is gone: deleted after the retention
                 continue  # an orphan its writer deleted; the seal will say so
             entry = decode_entry(data, self.url(key), self.layout.stem)
             if self.layout.entry(entry.epoch, entry.writer, entry.seq) != key:
@@ -307,6 +350,30 @@ class CommitLog:
             self.clock = max(self.clock, entry.clock)
             applied += 1
         return applied
+
+    def _vanished(self, epoch: int, names: list[str]) -> bool:
+        """Whether an entry this view applied from ``epoch`` is missing from ``names``.
+
+        Writers delete only their orphans (after the epoch was sealed), and retention
+        only folded epochs: an entry gone from an epoch that is still open was lost.
+        """
+        prefix = self.layout.epoch_prefix(epoch)
+        listed = {prefix + name for name in names}
+        return any(e.epoch == epoch and key not in listed for key, e in self.state.entries.items())
+
+    def _deleted_from_open_epoch(self, epoch: int, names: list[str]) -> CorruptManifestError:
+        prefix = self.layout.epoch_prefix(epoch)
+        listed = {prefix + name for name in names}
+        gone = sorted(
+            k for k, e in self.state.entries.items() if e.epoch == epoch and k not in listed
+        )
+        return CorruptManifestError(
+            self.url(gone[0]),
+            f"this commit of the open log epoch {epoch} was read before and is gone now "
+            f"({len(gone)} such), though only a closed epoch's entries are ever deleted "
+            "(deleted or moved by hand?): its records would be lost",
+            advice=REPAIR_ADVICE,
+        )
 
     def _read_many(self, keys: list[str]) -> Iterable[tuple[str, bytes | None]]:
         def one(key: str) -> tuple[str, bytes | None]:
@@ -435,6 +502,13 @@ class CommitLog:
 
     def land(self, entry: LogEntry) -> None:
         """Steps 1-3 of a commit: create the entry and make sure it is a member."""
+        if self.damaged is not None:
+            raise CorruptManifestError(
+                self.damaged.location,
+                f"{self.damaged.reason}; no reader can load this manifest, so commits to "
+                "it are refused until it is repaired and loaded again",
+                advice=REPAIR_ADVICE,
+            )
         self._inflight = entry
         for _ in range(self.retry.max_attempts):
             key = self.layout.entry(entry.epoch, entry.writer, entry.seq)
@@ -442,9 +516,12 @@ class CommitLog:
             seal = self._read_seal(entry.epoch)
             if seal is not None and seal.state == SEALED:
                 seal = self._list_members(seal)
-            member = seal is None or (
-                seal.state == LISTED and key.rpartition("/")[2] in seal.members
-            )
+            # A folded seal keeps its members: a writer paused since it created its
+            # entry learns that it was folded, even after the entry was deleted, and
+            # must not commit the same changes again over newer commits that saw them.
+            # (Only a folded seal of format 1 cannot tell; it is taken for an orphan,
+            # as that release did.)
+            member = seal is None or bool(seal.is_member(key.rpartition("/")[2]))
             if member:
                 self._inflight = None
                 self.state.apply(key, entry, own=True)
@@ -453,11 +530,9 @@ class CommitLog:
                     self.epoch = max(self.epoch, entry.epoch + 1)
                 return
             # An orphan: created after its epoch was listed. Nobody counts it; commit
-            # the same changes again in a later epoch.
+            # the same changes again in the open epoch, however far ahead that is.
             self._delete_quietly(key)
-            if seal is not None and seal.state == FOLDED:
-                self._catch_up_or_reload()  # far behind: jump to the newest epoch
-            self.epoch = max(self.epoch, entry.epoch + 1)
+            self.epoch = self._first_open_epoch(max(self.epoch, entry.epoch + 1))
             entry = entry.at(self.epoch, self._next_clock(), self._next_seq())
             self._inflight = entry
         raise SaveRetriesExhaustedError(
@@ -465,6 +540,33 @@ class CommitLog:
             f"under the commit {self.retry.max_attempts} times; the records are still in "
             "memory, call save() again"
         )
+
+    def _first_open_epoch(self, start: int) -> int:
+        """The first epoch from ``start`` on that has no seal, in a logarithmic number
+        of reads: seals are made in order (a checkpointer seals only the first epoch it
+        knows open), so the sealed epochs are a prefix of all epochs."""
+        if not self._sealed(start):
+            return start
+        low, step = start, 1  # low is sealed
+        while self._sealed(start + step):
+            low, step = start + step, step * 2
+        high = start + step  # not sealed
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._sealed(middle):
+                low = middle
+            else:
+                high = middle
+        return high
+
+    def _sealed(self, epoch: int) -> bool:
+        try:
+            self.backend.read(self.layout.seal(epoch))
+        except NotFoundError as exc:
+            if _is_missing_bucket(exc):
+                raise
+            return False
+        return True
 
     def _create_entry(self, key: str, entry: LogEntry) -> None:
         try:
@@ -491,6 +593,10 @@ class CommitLog:
         claimed yet (a sealed epoch is its sealer's to fold, or the next checkpoint's)."""
         return self.state.commits_from(self.epoch)
 
+    def unfolded(self) -> int:
+        """Commits this view holds that its snapshot does not."""
+        return self.state.commits_from(self.state.base_epoch + 1)
+
     def behind(self) -> bool:
         """Whether epochs were sealed since the snapshot this view holds: another writer
         has checkpointed (or is checkpointing), so the stored snapshot is newer."""
@@ -510,6 +616,11 @@ class CommitLog:
         snapshot. (If that one dies, the sealed epoch is folded by the next checkpoint.)
         """
         self.ensure_snapshot()
+        if not yield_to_others:
+            # The caller waits for every commit acknowledged before it to be in the
+            # snapshot. Each lies in the first epoch a read finds open, or before it
+            # (a writer moves on only past a seal it read): find that epoch first.
+            self._catch_up_or_reload()
         epoch = self.epoch
         sealed_at = datetime.now(UTC)
         seal = Seal(epoch, SEALED, frozenset(), sealed_at, None)
@@ -560,12 +671,21 @@ class CommitLog:
         self._stored_format = FORMAT_VERSION
 
     def cleanup(self, now: datetime | None = None) -> int:
-        """Retention: delete the entries of folded epochs sealed long enough ago.
+        """Retention: delete the entries of folded epochs listed long enough ago.
 
-        Returns how many objects were deleted.
+        ``now`` is the store's current time (default: the modification time of the
+        snapshot a checkpoint just wrote). Housekeeping only: a damaged seal of an
+        epoch the snapshot already holds is logged and left (``etl-manifests repair``
+        reports it), never a failure of the checkpoint that just landed. Returns how
+        many objects were deleted.
         """
-        now = now or datetime.now(UTC)
-        cutoff = now - self.policy.retention
+        try:
+            return self._cleanup(now or self._store_now())
+        except CorruptManifestError as exc:
+            logger.warning("%s: log cleanup stopped: %s", self.url(self.layout.snapshot), exc)
+            return 0
+
+    def _cleanup(self, now: datetime | None) -> int:
         epoch = self._log_start
         deleted = 0
         while epoch <= self.state.base_epoch:
@@ -575,21 +695,51 @@ class CommitLog:
             if seal.state == SEALED:
                 seal = self._list_members(seal)
             if seal.state == LISTED:
-                if seal.listed_at is None or seal.listed_at > cutoff:
+                if not self._retention_passed(seal, now):
                     break
-                folded = Seal(epoch, FOLDED, frozenset(), seal.sealed_at, seal.listed_at)
+                folded = Seal(epoch, FOLDED, seal.members, seal.sealed_at, seal.listed_at)
                 try:
                     self.backend.write(
                         self.layout.seal(epoch), folded.encode(), expect=seal.version
                     )
                 except ConflictError:
                     continue  # someone else changed it; look again
-            for info in self.backend.list(self.layout.epoch_prefix(epoch)):
-                self.backend.delete(info.key)
-                deleted += 1
+            prefix = self.layout.epoch_prefix(epoch)
+            for info in self.backend.list(prefix):
+                # Entries only: a staged file here is another writer's create in flight
+                # (an orphan-to-be); cleanup_staged() removes killed writers' leftovers.
+                if ENTRY_NAME.fullmatch(info.key[len(prefix) :]):
+                    self.backend.delete(info.key)
+                    deleted += 1
             epoch += 1
         self._log_start = epoch
         return deleted
+
+    def _store_now(self) -> datetime | None:
+        """The store's clock, read from the snapshot a checkpoint just wrote (``None``
+        where the backend reports no modification times)."""
+        return self._modified(self.layout.snapshot)
+
+    def _modified(self, key: str) -> datetime | None:
+        """The store's modification time of ``key`` (a listing of exactly that key)."""
+        found = [info.modified for info in self.backend.list(key) if info.key == key]
+        return found[0] if found else None
+
+    def _retention_passed(self, seal: Seal, now: datetime | None) -> bool:
+        """Whether ``seal`` was listed at least the retention ago, by one clock.
+
+        The store's own modification times of the seal (last written when it was
+        listed) and of the snapshot just written are compared, so no two machines'
+        clocks meet. A backend without modification times falls back to this
+        machine's clock against the lister's ``listed_at``.
+        """
+        if now is not None:
+            listed = self._modified(self.layout.seal(seal.epoch))
+            if listed is not None:
+                return now - listed >= self.policy.retention
+        if seal.listed_at is None:
+            return False
+        return datetime.now(UTC) - seal.listed_at >= self.policy.retention
 
     # --- history -------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ through) and refuses anything else as :class:`~etl_manifests.errors.CorruptManif
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,8 +26,13 @@ from pydantic_core import SchemaValidator, core_schema
 
 from .document import _row_schema as row_schema
 from .document import check_unique_keys, fill_defaults, format_validation_error
-from .errors import CorruptManifestError
-from .record import Row
+from .errors import (
+    REPAIR_ADVICE,
+    CorruptManifestError,
+    UnknownFieldError,
+    UnsupportedFormatError,
+)
+from .record import ManifestRecord, Row
 
 __all__ = ["ENTRY_FORMAT", "LogEntry", "Stamp", "decode_entry", "encode_entry"]
 
@@ -137,15 +143,11 @@ def decode_entry(data: bytes, location: str, manifest: str) -> LogEntry:
         under the wrong checksum, or an entry of another manifest's log).
     """
     if not data or data.isspace():
-        raise CorruptManifestError(location, "the log entry is empty")
+        raise _corrupt(location, "the log entry is empty")
     try:
         raw: dict[str, Any] = _ENTRY.validate_json(data)
     except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            reason = f"the log entry is not valid JSON (truncated?): {exc.errors()[0]['msg']}"
-        else:
-            reason = f"not a log entry: {format_validation_error(exc, root='entry')}"
-        raise CorruptManifestError(location, reason) from None
+        raise _unreadable(data, location, exc) from None
     # The entry's own keys, one per put record and the records' own (rows keep only the
     # keys their text had until the defaults are filled in below).
     puts: dict[str, Row] = raw["put"]
@@ -153,26 +155,20 @@ def decode_entry(data: bytes, location: str, manifest: str) -> LogEntry:
     check_unique_keys(data, len(raw) + len(puts) + in_rows, location)
     fill_defaults(puts)
     if raw["format"] > ENTRY_FORMAT:
-        raise CorruptManifestError(
-            location,
-            f"the log entry has format {raw['format']}, newer than this release reads "
-            f"({ENTRY_FORMAT}); upgrade etl-manifests",
-        )
+        raise UnsupportedFormatError(location, raw["format"], ENTRY_FORMAT)
     if raw["manifest"] != manifest:
-        raise CorruptManifestError(
-            location, f"the log entry belongs to {raw['manifest']!r}, not {manifest!r}"
-        )
+        raise _corrupt(location, f"the log entry belongs to {raw['manifest']!r}, not {manifest!r}")
     changes: dict[str, Row | None] = {}
     for key, row in raw["put"].items():
         if key != row["checksum"]:
-            raise CorruptManifestError(
+            raise _corrupt(
                 location, f"record stored under {key!r} has checksum {row['checksum']!r}"
             )
         row["checksum"] = key
         changes[key] = row
     for key in raw["remove"]:
         if key in changes:
-            raise CorruptManifestError(location, f"the entry both puts and removes {key!r}")
+            raise _corrupt(location, f"the entry both puts and removes {key!r}")
         changes[key] = None
     return LogEntry(
         manifest,
@@ -184,3 +180,37 @@ def decode_entry(data: bytes, location: str, manifest: str) -> LogEntry:
         raw["time"],
         changes,
     )
+
+
+def _corrupt(location: str, reason: str) -> CorruptManifestError:
+    return CorruptManifestError(location, reason, advice=REPAIR_ADVICE)
+
+
+def _unreadable(data: bytes, location: str, exc: ValidationError) -> CorruptManifestError:
+    """The error for an entry that failed validation: a newer release's entry says
+    "upgrade" (never "set it aside", which would discard a newer release's commit)."""
+    try:
+        found = orjson.loads(data).get("format")
+    except (orjson.JSONDecodeError, AttributeError):
+        found = None
+    if type(found) is int and found > ENTRY_FORMAT:
+        return UnsupportedFormatError(location, found, ENTRY_FORMAT)
+    errors = exc.errors(include_url=False, include_input=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return _corrupt(
+            location, f"the log entry is not valid JSON (truncated?): {errors[0]['msg']}"
+        )
+    if errors and all(e["type"] == "extra_forbidden" for e in errors):
+        fields: dict[str, str | None] = {}
+        for err in errors:
+            loc = [str(part) for part in err["loc"]]
+            known = _ROW_FIELDS if len(loc) == 3 and loc[0] == "put" else _ENTRY_FIELDS
+            close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.75)
+            fields[".".join(loc)] = close[0] if close else None
+        return UnknownFieldError(location, ENTRY_FORMAT, fields)
+    return _corrupt(location, f"not a log entry: {format_validation_error(exc, root='entry')}")
+
+
+_ENTRY_FIELDS = ["format", "manifest", "commit", "epoch", "clock", "writer", "seq", "time"]
+_ENTRY_FIELDS += ["put", "remove"]
+_ROW_FIELDS = list(ManifestRecord.model_fields)

@@ -265,16 +265,25 @@ def _some(checksums: list[str], shown: int = 3) -> str:
 # --- stored manifests we cannot use ---------------------------------------------------
 
 
+#: What to do about a damaged log entry or seal (the advice of their errors).
+REPAIR_ADVICE = (
+    "run `etl-manifests repair` on this manifest to see what is damaged and what "
+    "setting it aside would lose, then `etl-manifests repair --apply`"
+)
+
+
 class CorruptManifestError(ManifestError, ValueError):
     """A stored manifest cannot be parsed or validated.
 
-    It is never overwritten by this library: repair or move it, then load again.
+    It is never overwritten by this library. ``advice`` says what to do: by default,
+    restore it from a backup or move it aside; for a damaged log entry or seal, run
+    ``etl-manifests repair``, which says what setting it aside would lose.
     """
 
-    def __init__(self, location: str, reason: str) -> None:
+    def __init__(self, location: str, reason: str, *, advice: str | None = None) -> None:
+        advice = advice or "restore it from a backup or move it aside, then load again"
         super().__init__(
-            f"stored manifest {location} cannot be read: {reason}. It was left untouched; "
-            "restore it from a backup or move it aside, then load again."
+            f"stored manifest {location} cannot be read: {reason}. It was left untouched; {advice}."
         )
         self.location = location
         self.reason = reason

@@ -24,7 +24,12 @@ from ._forksafe import register_after_fork, renewed
 from .capability import ensure_store_checked
 from .commitlog import CommitInfo, CommitLog
 from .document import format_validation_error
-from .errors import CorruptManifestError, InvalidNameError, InvalidRecordError
+from .errors import (
+    CorruptManifestError,
+    InvalidNameError,
+    InvalidRecordError,
+    SaveRetriesExhaustedError,
+)
 from .metadata import ManifestMetadata
 from .policy import CheckpointPolicy
 from .process import ETLProcess, parse_process
@@ -433,7 +438,9 @@ class Manifest:
         records = len(self._log.state.view)
         # Commits in epochs another checkpointer sealed are its to fold: counting them
         # would start a checkpoint on every commit until this writer reads the result.
-        known = self._log.open_epoch_known()
+        # An inline checkpoint is the caller's promise that the snapshot holds its
+        # commit when it returns, wherever another sealer put that commit's epoch.
+        known = self._log.unfolded() if policy.inline else self._log.open_epoch_known()
         # A writer whose snapshot is older than the stored one (another checkpointed
         # since) would have to re-read the log it already folded, lose the race to
         # write the snapshot, and re-read that: it waits for twice the commits, so
@@ -476,15 +483,27 @@ class Manifest:
         if not self._checkpointing.acquire(blocking=wait):
             return 0
         try:
-            with self._lock:
-                fold = self._log.prepare_checkpoint(yield_to_others=yield_to_others)
-                if fold is None:
-                    return 0
-            version = self._log.write_checkpoint(fold)
-            with self._lock:
-                self._log.finish_checkpoint(fold, version)
+            for _ in range(self.retry.max_attempts):
+                with self._lock:
+                    fold = self._log.prepare_checkpoint(yield_to_others=yield_to_others)
+                    if fold is None:
+                        return 0
+                version = self._log.write_checkpoint(fold)
+                with self._lock:
+                    self._log.finish_checkpoint(fold, version)
+                    # Lost to another checkpoint that may have folded fewer epochs (an
+                    # older view's): the snapshot must hold every epoch this one folded
+                    # before the caller is told the JSON file is complete.
+                    short = version is None and self._log.state.base_epoch < fold.epoch
+                if not short or yield_to_others:
+                    break
+            else:
+                raise SaveRetriesExhaustedError(
+                    f"could not checkpoint {self.url}: other checkpoints kept landing first; "
+                    "the log holds every commit, call compact() again"
+                )
             self._log.cleanup()
-            return fold.commits
+            return fold.commits if version is not None else 0
         finally:
             self._checkpointing.release()
 
