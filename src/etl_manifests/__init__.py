@@ -51,6 +51,7 @@ from .policy import CheckpointPolicy
 from .process import ETLProcess, validate_process_name
 from .record import ManifestRecord
 from .registry import open_backend
+from .repair import Damage, RepairReport, repair_manifest
 from .retry import RetryPolicy
 from .storage import ABSENT, Blob, ObjectInfo, StorageBackend
 from .store import ManifestStore
@@ -92,6 +93,7 @@ __all__ = [
     "CopyReport",
     "CopyStatus",
     "CorruptManifestError",
+    "Damage",
     "ETLConfig",
     "ETLProcess",
     "FetchReport",
@@ -113,6 +115,7 @@ __all__ = [
     "ObjectInfo",
     "PermissionDeniedError",
     "RegisterBackend",
+    "RepairReport",
     "RetryPolicy",
     "RevisionLimitError",
     "SaveRetriesExhaustedError",
@@ -140,6 +143,7 @@ __all__ = [
     "record_file",
     "record_files",
     "register_after_fork",
+    "repair_manifest",
     "setting_sources",
     "validate_process_name",
     "verify",

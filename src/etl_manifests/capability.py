@@ -69,7 +69,7 @@ class StoreReport:
 
     @property
     def ok(self) -> bool:
-        """Whether the store enforced every condition probed (for :attr:`mode`)."""
+        """Whether the store enforced every condition probed (for ``mode``)."""
         return self.create_refused and self.stale_replace_refused and not self.problems
 
     @property

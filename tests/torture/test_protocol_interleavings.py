@@ -25,10 +25,12 @@ from etl_manifests import CheckpointPolicy, Manifest, ManifestManager
 from etl_manifests import commitlog as commitlog_module
 from etl_manifests.backends.memory import MemoryBackend
 from etl_manifests.errors import StorageError, TransientStorageError
+from etl_manifests.layout import SEALED, LogLayout, Seal
 from etl_manifests.storage import Blob, Expect, ObjectInfo, StorageBackend
 
 pytestmark = pytest.mark.torture
 
+LAYOUT = LogLayout("extractor_v1")
 FAULTS = ("none", "crash-before", "crash-after", "lost-response")
 
 
@@ -149,7 +151,28 @@ def open_stepped(gate: Gate, root: str, name: str, policy: CheckpointPolicy) -> 
     return None
 
 
-def writer_script(gate: Gate, root: str, ledger: Ledger, name: str, first: int) -> None:
+def seen_as_member(manifest: Manifest, root: str, c: str) -> bool | None:
+    """Whether the put of ``c`` that ``manifest`` shows is a member of the log (an
+    acknowledged commit's), read from the store without stepping; ``None``: unknown."""
+    state = manifest._log.state
+    keys = state._touched_by.get(c) or []
+    if not keys:
+        return True  # from the snapshot: folded
+    key = max(keys, key=lambda k: state.entries[k].stamp)
+    epoch = state.entries[key].epoch
+    try:
+        blob = MemoryBackend(root, {}).read(LAYOUT.seal(epoch))
+    except StorageError:
+        return True  # no seal: created before any seal, so every listing has it
+    seal = Seal.decode(blob.data, blob.version, root, epoch)
+    if seal.state == SEALED:
+        return True
+    return seal.is_member(key.rpartition("/")[2])
+
+
+def writer_script(
+    gate: Gate, root: str, ledger: Ledger, name: str, first: int, others: list[int]
+) -> None:
     try:
         manifest = open_stepped(gate, root, name, CheckpointPolicy(every=None))
         if manifest is None:
@@ -160,10 +183,27 @@ def writer_script(gate: Gate, root: str, ledger: Ledger, name: str, first: int) 
             ("put", first + 1),
             ("remove", first),
             ("put", first + 2),
+            ("remove-seen", -1),
         ]
         for kind, n in actions:
+            member: bool | None = None
+            if kind == "remove-seen":
+                # Remove another writer's record after seeing it: a removal made after
+                # seeing a put must win over it, whatever happens to that writer.
+                for _ in range(3):
+                    try:
+                        manifest.refresh()
+                        break
+                    except StorageError:
+                        continue
+                seen = [checksum(o) for o in others if checksum(o) in manifest]
+                if not seen:
+                    continue
+                n = int(seen[0], 16)
+                member = seen_as_member(manifest, root, seen[0])
+                kind = "remove"
             c = checksum(n)
-            if kind == "remove" and c not in mine:
+            if kind == "remove" and member is None and c not in mine:
                 continue
             with ledger.lock:
                 (ledger.attempted_puts if kind == "put" else ledger.attempted_removals).add(c)
@@ -178,7 +218,10 @@ def writer_script(gate: Gate, root: str, ledger: Ledger, name: str, first: int) 
                 except StorageError:
                     continue
                 with ledger.lock:
-                    (ledger.acked_puts if kind == "put" else ledger.acked_removals).add(c)
+                    if kind == "put":
+                        ledger.acked_puts.add(c)
+                    elif member is not False:  # own removals, and others' seen as members
+                        ledger.acked_removals.add(c)
                 if kind == "put":
                     mine.append(c)
                 break
@@ -241,9 +284,13 @@ def test_every_interleaving_keeps_every_acknowledged_change(
     Manifest("extractor", "1", MemoryBackend(root, {})).add_record(params(0))
     ledger.acked_puts.add(checksum(0))
     reader_views: list[set[str]] = []
+    firsts = [100 * (i + 1) for i in range(writers)]
     actors = {
-        f"w{i}": (writer_script, (gate, root, ledger, f"w{i}", 100 * (i + 1)))
-        for i in range(writers)
+        f"w{i}": (
+            writer_script,
+            (gate, root, ledger, f"w{i}", first, [f + 1 for f in firsts if f != first]),
+        )
+        for i, first in enumerate(firsts)
     }
     actors["c0"] = (checkpointer_script, (gate, root, "c0", retention))
     actors["c1"] = (checkpointer_script, (gate, root, "c1", retention))

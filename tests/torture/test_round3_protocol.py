@@ -164,6 +164,47 @@ def test_after_every_commit_keeps_the_json_complete_with_several_writers(root: s
     assert not missing, f"{len(missing)} of 60 acknowledged records absent from the JSON"
 
 
+def test_compact_returns_with_every_earlier_acknowledged_record_in_the_json(root: str) -> None:
+    manifest(root).add_record(record(0))
+    acked: set[str] = {checksum(0)}
+    missing: list[int] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(first: int) -> None:
+        m = manifest(root, checkpoint=NEVER)
+        for n in range(first, first + 60):
+            m.add_record(record(n))
+            with lock:
+                acked.add(checksum(n))
+
+    def compactor() -> None:
+        m = manifest(root, checkpoint=NEVER)
+        while not stop.is_set():
+            with lock:
+                before = set(acked)
+            m.compact()
+            # and as a cron job would: a manifest opened just before
+            with lock:
+                before = set(acked)
+            manifest(root, checkpoint=NEVER).compact()
+            absent = before - set(stored_json(root)["records"])
+            with lock:
+                missing.append(len(absent))
+
+    writers = [threading.Thread(target=writer, args=(100 * (i + 1),)) for i in range(3)]
+    compactors = [threading.Thread(target=compactor) for _ in range(2)]
+    for thread in writers + compactors:
+        thread.start()
+    for thread in writers:
+        thread.join(120)
+    stop.set()
+    for thread in compactors:
+        thread.join(120)
+    assert missing, "no compact ran"
+    assert not any(missing), f"{sum(1 for m in missing if m)} of {len(missing)} compacts short"
+
+
 # --- item 12: an idle writer catches up in one step -----------------------------------
 
 

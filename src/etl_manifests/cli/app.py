@@ -47,6 +47,7 @@ BUILTIN_COMMANDS: tuple[str, ...] = (
     "log",
     "check_store",
     "roots",
+    "repair",
 )
 
 # Errors that mean "the command was asked for something it cannot do as asked".

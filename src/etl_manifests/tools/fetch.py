@@ -55,7 +55,7 @@ class FetchStatus(enum.StrEnum):
     """Downloaded, but a file with its checksum was already recorded; the copy was
     discarded and nothing was recorded."""
     FAILED = "failed"
-    """Only in :func:`fetch_many` reports: the error is in :attr:`FetchResult.error`."""
+    """Only in :func:`fetch_many` reports: the error is in ``FetchResult.error``."""
 
 
 @dataclass(frozen=True, slots=True)

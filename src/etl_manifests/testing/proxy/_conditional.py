@@ -33,7 +33,7 @@ class ConditionalProxy:
       the same lock, so of N concurrent conditional writes expecting the same
       state exactly one can succeed;
     * requests that are not object writes are forwarded unchanged;
-    * :attr:`faults` rules apply to every request, before any precondition check.
+    * the rules in ``faults`` (:class:`FaultRules`) apply to every request first.
     """
 
     def __init__(
