@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from etl_manifests import CheckpointPolicy, Manifest, open_backend
 from etl_manifests import commitlog as commitlog_module
 from etl_manifests.layout import LogLayout
 from etl_manifests.storage import Blob, StorageBackend, staging_key
+from etl_manifests.testing import ManifestRoot
 from torture._pause import Pause, run_in_thread
 from torture._support import ETL_VERSION, KEY
 
@@ -32,15 +32,29 @@ NO_RETENTION = CheckpointPolicy(every=None, retention=timedelta(0))
 
 
 @pytest.fixture(params=["local", "memory"])
-def root(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def root(request: pytest.FixtureRequest, tmp_path: Path) -> ManifestRoot:
     if request.param == "local":
-        yield str(tmp_path / "manifests")
-    else:
-        yield f"memory://{tmp_path.name}"
+        return ManifestRoot(str(tmp_path / "manifests"))
+    return ManifestRoot(f"memory://{tmp_path.name}")
 
 
-def manifest(root: str, backend: StorageBackend | None = None, **kwargs: Any) -> Manifest:
-    return Manifest("extractor", ETL_VERSION, backend or open_backend(root), **kwargs)
+@pytest.fixture(params=["local", "memory", "s3", "gcs"])
+def any_root(request: pytest.FixtureRequest, tmp_path: Path) -> ManifestRoot:
+    """Every built-in store: S3 and GCS behind the emulators' enforcing proxies."""
+    if request.param in ("s3", "gcs"):
+        found: ManifestRoot = request.getfixturevalue(f"{request.param}_manifest_root")
+        return found
+    if request.param == "local":
+        return ManifestRoot(str(tmp_path / "manifests"))
+    return ManifestRoot(f"memory://{tmp_path.name}")
+
+
+def backend(root: ManifestRoot) -> StorageBackend:
+    return open_backend(root.url, root.storage_options)
+
+
+def manifest(root: ManifestRoot, store: StorageBackend | None = None, **kwargs: Any) -> Manifest:
+    return Manifest("extractor", ETL_VERSION, store or backend(root), **kwargs)
 
 
 def is_seal(key: str) -> bool:
@@ -51,18 +65,21 @@ def is_entry(key: str) -> bool:
     return key.startswith(LAYOUT.log_prefix) and key.endswith(".json")
 
 
-def stored_json(root: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(open_backend(root).read(KEY).data)
+def stored_json(root: ManifestRoot) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(backend(root).read(KEY).data)
     return data
 
 
 # --- item 1: a writer paused past the retention --------------------------------------
 
 
-def test_a_writer_paused_past_the_retention_does_not_reapply_its_commit(root: str) -> None:
+def test_a_writer_paused_past_the_retention_does_not_reapply_its_commit(
+    any_root: ManifestRoot,
+) -> None:
+    root = any_root
     manifest(root).add_record(record(0))
     # A's entry lands; A stops before it reads the seal of its epoch.
-    paused = Pause(open_backend(root), lambda op, key: op == "read" and is_seal(key))
+    paused = Pause(backend(root), lambda op, key: op == "read" and is_seal(key))
     a = manifest(root, paused, checkpoint=NEVER)
     paused.arm()
     a_commit = run_in_thread(lambda: a.add_records([record(1), record(2)]))
@@ -90,9 +107,9 @@ def test_a_writer_paused_past_the_retention_does_not_reapply_its_commit(root: st
     assert fresh.metadata.revision == 5
 
 
-def test_a_paused_writer_is_told_its_commit_landed_even_after_cleanup(root: str) -> None:
+def test_a_paused_writer_is_told_its_commit_landed_even_after_cleanup(root: ManifestRoot) -> None:
     manifest(root).add_record(record(0))
-    paused = Pause(open_backend(root), lambda op, key: op == "read" and is_seal(key))
+    paused = Pause(backend(root), lambda op, key: op == "read" and is_seal(key))
     a = manifest(root, paused, checkpoint=NEVER)
     paused.arm()
     a_commit = run_in_thread(lambda: a.add_record(record(1)))
@@ -104,14 +121,14 @@ def test_a_paused_writer_is_told_its_commit_landed_even_after_cleanup(root: str)
     paused.go.set()
     a_commit.result()
     # A wrote no second entry: nothing of A's is in the log any more.
-    assert not [k for k in open_backend(root).list(LAYOUT.log_prefix) if is_entry(k.key)]
+    assert not [k for k in backend(root).list(LAYOUT.log_prefix) if is_entry(k.key)]
     assert {checksum(0), checksum(1), checksum(2)} == set(manifest(root).records)
 
 
 # --- item 3: the JSON file complete with after_every_commit() and compact() ----------
 
 
-def test_compact_folds_commits_made_in_epochs_it_has_not_seen(root: str) -> None:
+def test_compact_folds_commits_made_in_epochs_it_has_not_seen(root: ManifestRoot) -> None:
     manifest(root).add_record(record(0))
     stale = manifest(root, checkpoint=NEVER)  # knows epoch 1 only
     other = manifest(root, checkpoint=NEVER)
@@ -121,17 +138,17 @@ def test_compact_folds_commits_made_in_epochs_it_has_not_seen(root: str) -> None
     assert checksum(1) in stored_json(root)["records"]
 
 
-def test_a_checkpoint_that_loses_to_an_older_fold_folds_again(root: str) -> None:
+def test_a_checkpoint_that_loses_to_an_older_fold_folds_again(root: ManifestRoot) -> None:
     manifest(root).add_record(record(0))
     # B prepares a fold of epoch 1 and stops before writing the snapshot.
-    b_paused = Pause(open_backend(root), lambda op, key: op == "write" and key == KEY)
+    b_paused = Pause(backend(root), lambda op, key: op == "write" and key == KEY)
     b = manifest(root, b_paused, checkpoint=NEVER)
     b_paused.arm()
     b_fold = run_in_thread(b.compact)
     assert b_paused.reached.wait(10)
     # A commits (epoch 1 is sealed: its entry goes into epoch 2) and folds up to 2, but
     # B's older fold lands first.
-    a_paused = Pause(open_backend(root), lambda op, key: op == "write" and key == KEY)
+    a_paused = Pause(backend(root), lambda op, key: op == "write" and key == KEY)
     a = manifest(root, a_paused, checkpoint=CheckpointPolicy.after_every_commit())
     a_paused.arm()
     a_commit = run_in_thread(lambda: a.add_record(record(1)))
@@ -143,7 +160,9 @@ def test_a_checkpoint_that_loses_to_an_older_fold_folds_again(root: str) -> None
     assert checksum(1) in stored_json(root)["records"]
 
 
-def test_after_every_commit_keeps_the_json_complete_with_several_writers(root: str) -> None:
+def test_after_every_commit_keeps_the_json_complete_with_several_writers(
+    root: ManifestRoot,
+) -> None:
     manifest(root).add_record(record(0))
     missing: list[int] = []
     lock = threading.Lock()
@@ -164,7 +183,9 @@ def test_after_every_commit_keeps_the_json_complete_with_several_writers(root: s
     assert not missing, f"{len(missing)} of 60 acknowledged records absent from the JSON"
 
 
-def test_compact_returns_with_every_earlier_acknowledged_record_in_the_json(root: str) -> None:
+def test_compact_returns_with_every_earlier_acknowledged_record_in_the_json(
+    root: ManifestRoot,
+) -> None:
     manifest(root).add_record(record(0))
     acked: set[str] = {checksum(0)}
     missing: list[int] = []
@@ -226,9 +247,9 @@ class CountingReads(StorageBackend):
         return self.inner.list(prefix)
 
 
-def test_a_writer_idle_through_many_checkpoints_commits_at_once(root: str) -> None:
+def test_a_writer_idle_through_many_checkpoints_commits_at_once(root: ManifestRoot) -> None:
     manifest(root).add_record(record(0))
-    counting = CountingReads(open_backend(root))
+    counting = CountingReads(backend(root))
     idle = manifest(root, counting, checkpoint=NEVER)
     idle.add_record(record(1))
     busy = manifest(root, checkpoint=NEVER)
@@ -246,12 +267,12 @@ def test_a_writer_idle_through_many_checkpoints_commits_at_once(root: str) -> No
 
 
 def test_cleanup_with_no_retention_leaves_staged_files_alone(tmp_path: Path) -> None:
-    root = str(tmp_path / "manifests")
+    root = ManifestRoot(str(tmp_path / "manifests"))
     manifest(root).add_record(record(0))
     b = manifest(root, checkpoint=NO_RETENTION)
     b.add_record(record(1))
     # A writer's staged file in the epoch about to be folded (its create in flight).
-    folder = Path(root) / LAYOUT.epoch_prefix(1)
+    folder = Path(root.url) / LAYOUT.epoch_prefix(1)
     staged = list(folder.iterdir())
     assert staged
     inflight = Path(staging_key(str(folder / "0123456789abcdef-0000000001.json")))
@@ -263,12 +284,11 @@ def test_cleanup_with_no_retention_leaves_staged_files_alone(tmp_path: Path) -> 
 # --- item 14: a corrupt old seal does not fail checkpoints -----------------------------
 
 
-def test_a_corrupt_folded_seal_does_not_fail_later_checkpoints(root: str) -> None:
+def test_a_corrupt_folded_seal_does_not_fail_later_checkpoints(root: ManifestRoot) -> None:
     m = manifest(root, checkpoint=CheckpointPolicy(every=None, retention=timedelta(hours=1)))
     m.add_record(record(0))
     m.compact()  # epoch 1 folded, kept for the retention
-    backend = open_backend(root)
-    backend.write(LAYOUT.seal(1), b'{"epoch": 1, "state": "list')  # damaged by hand
+    backend(root).write(LAYOUT.seal(1), b'{"epoch": 1, "state": "list')  # damaged by hand
     m.add_record(record(1))
     assert m.compact() == 1  # the snapshot lands, and compact says so
     m.add_record(record(2))
@@ -295,8 +315,9 @@ def skewed_clock(offset: timedelta) -> type[datetime]:
     ("lister", "cleaner"), [(-2, 0), (0, 2)], ids=["lister-behind", "cleaner-ahead"]
 )
 def test_retention_does_not_depend_on_machines_clocks(
-    root: str, lister: int, cleaner: int, monkeypatch: pytest.MonkeyPatch
+    any_root: ManifestRoot, lister: int, cleaner: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    root = any_root
     hour = CheckpointPolicy(every=None, retention=timedelta(hours=1))
     manifest(root).add_record(record(0))
     monkeypatch.setattr(commitlog_module, "datetime", skewed_clock(timedelta(hours=lister)))
@@ -305,4 +326,4 @@ def test_retention_does_not_depend_on_machines_clocks(
     other = manifest(root, checkpoint=hour)
     other.add_record(record(1))
     other.compact()  # its cleanup must keep epoch 1: it was listed seconds ago
-    assert [k for k in open_backend(root).list(LAYOUT.epoch_prefix(1)) if is_entry(k.key)]
+    assert [k for k in backend(root).list(LAYOUT.epoch_prefix(1)) if is_entry(k.key)]
