@@ -35,6 +35,7 @@ from .errors import (
     RevisionLimitError,
     SaveRetriesExhaustedError,
     StorageError,
+    TransactionClosedError,
     TransferError,
     TransientStorageError,
     UnknownFieldError,
@@ -72,6 +73,7 @@ from .tools import (
     record_files,
     verify,
 )
+from .transaction import Transaction
 
 __version__ = "0.1.0"
 
@@ -122,6 +124,8 @@ __all__ = [
     "StorageBackend",
     "StorageError",
     "StoreReport",
+    "Transaction",
+    "TransactionClosedError",
     "TransferError",
     "TransientStorageError",
     "UnknownFieldError",

@@ -109,6 +109,21 @@ class CommitInfo:
         """The commit's place in the log's order: ``(epoch, clock, writer, seq)``."""
         return (self.epoch, self.clock, self.writer, self.seq)
 
+    @classmethod
+    def of(cls, entry: LogEntry, *, folded: bool) -> CommitInfo:
+        """The commit ``entry`` holds."""
+        return cls(
+            entry.epoch,
+            entry.clock,
+            entry.writer,
+            entry.seq,
+            entry.commit,
+            entry.time,
+            entry.puts,
+            entry.removals,
+            folded=folded,
+        )
+
 
 @dataclass(slots=True)
 class _Fold:
@@ -166,6 +181,9 @@ class CommitLog:
         #: Set once a read found the log damaged: commits are refused until a load
         #: succeeds, since no reader could load what they would add to.
         self.damaged: CorruptManifestError | None = None
+        # A commit that raised without knowing whether its entry landed: it lands again
+        # (same key, same commit id) before the next one. Kept across snapshot re-reads.
+        self._inflight: LogEntry | None = None
         self._reset(fresh_metadata(), {}, None, stored_format=None)
 
     def _reset(
@@ -188,7 +206,6 @@ class CommitLog:
         self._complete = metadata.log_epoch
         self._log_start = metadata.log_start
         self._snapshot_ready = False
-        self._inflight: LogEntry | None = None
         #: Bumped whenever the state object is replaced (a prepared fold is then void).
         self.generation = getattr(self, "generation", 0) + 1
 
@@ -228,10 +245,10 @@ class CommitLog:
             self.clock, self.epoch, self._complete, self._log_start = saved_epoch
             raise
         self.damaged = None
+        self._inflight = None
 
     def _read_snapshot(self, keep: RecordState | None = None) -> None:
-        """Read the snapshot into a new state; re-apply ``keep``'s later entries and
-        pending changes on top of it."""
+        """Read the snapshot into a new state; re-apply ``keep``'s later entries on top."""
         try:
             blob = self.backend.read(self.layout.snapshot)
         except NotFoundError as exc:
@@ -249,8 +266,6 @@ class CommitLog:
                 if entry.epoch > self.state.base_epoch:
                     self.state.apply(key, entry)
                     self.clock = max(self.clock, entry.clock)
-            for checksum, row in keep.pending.items():
-                self.state.stage(checksum, row)
 
     def catch_up(self) -> int:
         """Apply the commits other writers made since this view last looked.
@@ -476,8 +491,19 @@ class CommitLog:
             f"could not create {self.url(self.layout.snapshot)}: others kept changing it"
         )
 
-    def commit(self) -> None:
-        """Commit the state's pending changes as one entry, and apply it.
+    @property
+    def unsettled(self) -> bool:
+        """Whether a commit failed without knowing if its entry landed (its response was
+        lost, say); the next :meth:`commit` lands that entry first, once."""
+        return self._inflight is not None
+
+    def discard_unsettled(self) -> None:
+        """Forget a commit whose outcome is unknown (a load replaces memory anyway)."""
+        self._inflight = None
+
+    def commit(self, changes: dict[str, Row | None]) -> LogEntry | None:
+        """Commit ``changes`` (checksum -> row, or ``None`` for a removal) as one entry,
+        and apply it; returns the entry (``None``: nothing to commit).
 
         An entry whose landing failed earlier lands first, under its own name and commit
         id, so a commit whose response was lost is never doubled.
@@ -485,9 +511,8 @@ class CommitLog:
         self.ensure_snapshot()
         if self._inflight is not None:
             self.land(self._inflight)
-        changes = dict(self.state.pending)
         if not changes:
-            return
+            return None
         entry = LogEntry(
             self.layout.stem,
             uuid.uuid4().hex,
@@ -496,12 +521,13 @@ class CommitLog:
             self.writer,
             self._next_seq(),
             datetime.now(UTC),
-            changes,
+            dict(changes),
         )
-        self.land(entry)
+        return self.land(entry)
 
-    def land(self, entry: LogEntry) -> None:
-        """Steps 1-3 of a commit: create the entry and make sure it is a member."""
+    def land(self, entry: LogEntry) -> LogEntry:
+        """Steps 1-3 of a commit: create the entry and make sure it is a member; returns
+        it as it landed (an orphan's commit lands again at a later position)."""
         if self.damaged is not None:
             raise CorruptManifestError(
                 self.damaged.location,
@@ -524,11 +550,11 @@ class CommitLog:
             member = seal is None or bool(seal.is_member(key.rpartition("/")[2]))
             if member:
                 self._inflight = None
-                self.state.apply(key, entry, own=True)
+                self.state.apply(key, entry)
                 self.clock = max(self.clock, entry.clock)
                 if seal is not None:
                     self.epoch = max(self.epoch, entry.epoch + 1)
-                return
+                return entry
             # An orphan: created after its epoch was listed. Nobody counts it; commit
             # the same changes again in the open epoch, however far ahead that is.
             self._delete_quietly(key)
@@ -759,19 +785,7 @@ class CommitLog:
                 if data is None:
                     continue
                 entry = decode_entry(data, self.url(key), self.layout.stem)
-                found.append(
-                    CommitInfo(
-                        entry.epoch,
-                        entry.clock,
-                        entry.writer,
-                        entry.seq,
-                        entry.commit,
-                        entry.time,
-                        entry.puts,
-                        entry.removals,
-                        folded=entry.epoch <= self.state.base_epoch,
-                    )
-                )
+                found.append(CommitInfo.of(entry, folded=entry.epoch <= self.state.base_epoch))
             if seal is None:
                 break
             epoch += 1

@@ -39,6 +39,7 @@ __all__ = [
     "RevisionLimitError",
     "SaveRetriesExhaustedError",
     "StorageError",
+    "TransactionClosedError",
     "TransferError",
     "TransientStorageError",
     "UnknownFieldError",
@@ -287,6 +288,10 @@ class CorruptManifestError(ManifestError, ValueError):
         )
         self.location = location
         self.reason = reason
+
+
+class TransactionClosedError(ManifestError, RuntimeError):
+    """A committed or discarded transaction was used again: open a new one."""
 
 
 class RevisionLimitError(ManifestError, OverflowError):

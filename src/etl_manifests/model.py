@@ -36,6 +36,7 @@ from .process import ETLProcess, parse_process
 from .record import ManifestRecord, Row
 from .retry import RetryPolicy
 from .storage import StorageBackend, is_staging_key
+from .transaction import Transaction
 
 __all__ = ["Manifest", "manifest_key"]
 
@@ -83,7 +84,8 @@ class Manifest:
     returns only after its commit is in the log (or raises). Look-ups (``in``,
     :meth:`get`, :meth:`find`, ``len``) are O(1) and never touch storage; they see this
     object's own commits at once and other writers' after :meth:`refresh` (or
-    :meth:`load`).
+    :meth:`load`). Changes not committed yet (inside :meth:`transaction` or
+    :meth:`batch`) are seen only by the thread that made them.
     """
 
     def __init__(
@@ -113,8 +115,8 @@ class Manifest:
         self.checkpoint_policy = checkpoint or CheckpointPolicy()
         self._lock = threading.RLock()
         self._checkpointing = threading.Lock()
-        self._batch_depth = 0
-        self._batch_saved: dict[str, Row | None] = {}
+        # The transaction each thread has open (batch() / transaction()), if any.
+        self._local = threading.local()
         self._since_probe = 0  # own commits since this writer last counted the log
         self._log = CommitLog(
             backend,
@@ -178,16 +180,20 @@ class Manifest:
         ``etl_version`` defaults to the manifest's. Returns the stored record. The
         commit writes one small log entry, whatever the manifest's size.
 
+        Inside :meth:`batch` or :meth:`transaction` it joins that commit instead.
+
         :raises InvalidRecordError: the input is not a valid record; nothing changed,
             in memory or in storage.
-        :raises StorageError: the commit failed; the record stays in memory (``dirty``
-            is true) and the next :meth:`save` commits it.
+        :raises StorageError: the commit failed; the record is not in memory. If the
+            entry may have landed (a lost response), ``dirty`` is true and
+            :meth:`save` finds out, landing that same entry at most once.
         """
         record = self._validate(record_params)
-        with self._lock:
-            self._log.state.stage(record.checksum, record.__dict__)
-            if self._batch_depth == 0:
-                self._commit()
+        tx = self._open_transaction()
+        if tx is not None:
+            tx.changes[record.checksum] = record.__dict__
+        else:
+            self._land({record.checksum: record.__dict__})
         return record
 
     def add_records(
@@ -204,9 +210,12 @@ class Manifest:
                 validated.append(self._validate(params))
             except InvalidRecordError as exc:
                 raise InvalidRecordError(f"record #{index}: {exc}", exc.errors) from None
-        with self.batch():
-            for record in validated:
-                self._log.state.stage(record.checksum, record.__dict__)
+        changes: dict[str, Row | None] = {r.checksum: r.__dict__ for r in validated}
+        tx = self._open_transaction()
+        if tx is not None:
+            tx.changes.update(changes)
+        else:
+            self._land(changes)
         return validated
 
     def remove_record(self, checksum: str) -> bool:
@@ -227,57 +236,71 @@ class Manifest:
             then nothing was removed.
         """
         wanted = [_checksum(c) for c in checksums]
-        with self.batch():
-            held = 0
-            for checksum in wanted:
-                held += checksum in self._log.state.view
-                self._log.state.stage(checksum, None)
+        tx = self._open_transaction()
+        if tx is not None:
+            return sum(tx.remove(c) for c in wanted)
+        view = self._log.state.view
+        held = sum(1 for c in set(wanted) if c in view)
+        self._land(dict.fromkeys(wanted))
         return held
 
     @contextmanager
     def batch(self) -> Iterator[Manifest]:
         """Group many :meth:`add_record` / :meth:`remove_record` calls into one commit
-        at the end of the block.
+        at the end of the block (a :meth:`transaction` that yields the manifest).
 
-        The block holds the manifest's lock, so other threads' adds wait for it. If the
-        block raises, its changes are taken out of memory again (replaced records come
-        back) and nothing is stored. If the final commit fails, the changes stay in
-        memory and ``dirty`` is true, as after a failed :meth:`add_record`. Nested
-        batches commit once, at the end of the outermost.
+        Until the block ends, its changes are seen by this thread's look-ups only; other
+        threads keep committing and do not wait for it. If the block raises, nothing is
+        stored and nothing of it stays in memory. If the final commit fails, the changes
+        are not in memory either (see :meth:`add_record` for ``dirty``). Nested batches
+        commit once, at the end of the outermost.
         """
-        with self._lock:
-            if self._batch_depth == 0:
-                self._batch_saved = self._log.state.snapshot_pending()
-            self._batch_depth += 1
-            try:
-                yield self
-            except BaseException:
-                if self._batch_depth == 1:
-                    self._log.state.restore_pending(self._batch_saved)
-                raise
-            finally:
-                self._batch_depth -= 1
-                if self._batch_depth == 0:
-                    self._batch_saved = {}
-            if self._batch_depth == 0 and self._log.state.pending:
-                self._commit()
+        with self.transaction():
+            yield self
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Open a :class:`~etl_manifests.transaction.Transaction` for this thread:
+        ``tx.put(record)``, ``tx.remove(checksum)``, committed as one log entry when the
+        block ends; ``tx.commit_info`` is the commit it made afterwards.
+
+        Inside the block, ``add_record`` / ``remove_record`` of this thread join it, and
+        this thread's look-ups see its changes; no other thread does until it lands. A
+        block that raises stores nothing. A transaction opened inside another joins it.
+        """
+        outer = self._open_transaction()
+        if outer is not None:
+            yield outer
+            return
+        tx = Transaction(self._validate, _checksum, self._committed_rows, self._land)
+        self._local.tx = tx
+        try:
+            yield tx
+        except BaseException:
+            tx.discard()
+            raise
+        finally:
+            self._local.tx = None
+        if not tx.closed:
+            tx.commit()
 
     def save(self) -> None:
-        """Commit whatever is not committed yet (after a failed commit), and make sure
+        """Settle a commit that failed without knowing whether its entry landed
+        (``dirty``): land that same entry, at most once, and apply it; and make sure
         the manifest exists in storage.
 
         :raises CorruptManifestError: the stored manifest became unreadable; it is
             left untouched.
-        :raises StorageError: the backend failed (after its own retries); the changes
-            stay in memory.
+        :raises StorageError: the backend failed (after its own retries); ``dirty``
+            stays true.
         """
-        with self._lock:
-            self._commit()
+        self._land({})
 
     def load(self) -> None:
         """Replace the in-memory state with the stored manifest: its snapshot and every
-        log entry after it (uncommitted changes are discarded). A manifest that does
-        not exist yet loads as empty.
+        log entry after it (a commit whose outcome was unknown, ``dirty``, is forgotten:
+        if its entry landed, the load finds it). A manifest that does not exist yet
+        loads as empty.
 
         :raises CorruptManifestError: the stored manifest cannot be read; memory is
             left as it was.
@@ -303,8 +326,7 @@ class Manifest:
 
         Safe while other writers commit and checkpoint: see ``docs/protocol.md``.
         """
-        with self._lock:
-            self._commit()
+        self._land({})
         return self._checkpoint()
 
     def history(self) -> list[CommitInfo]:
@@ -316,20 +338,25 @@ class Manifest:
     # --- look-ups that keep a downloader from fetching a file twice ----------------
 
     def __contains__(self, checksum: object) -> bool:
+        tx = self._open_transaction()
+        if tx is not None:
+            return checksum in tx
         return isinstance(checksum, str) and checksum.lower() in self._log.state.view
 
     def get(self, checksum: str, default: ManifestRecord | None = None) -> ManifestRecord | None:
         """The record with this checksum (any case), or ``default``."""
-        row = self._log.state.view.get(checksum.lower())
+        row = self._row(checksum.lower())
         return default if row is None else ManifestRecord.from_row(row)
 
     def __len__(self) -> int:
-        return len(self._log.state.view)
+        tx = self._open_transaction()
+        return len(self._log.state.view) if tx is None else tx.count()
 
     def __iter__(self) -> Iterator[ManifestRecord]:
         """Iterate over a snapshot of the records (safe while others add)."""
+        tx = self._open_transaction()
         with self._lock:
-            rows = list(self._log.state.view.values())
+            rows = list(self._log.state.view.values()) if tx is None else list(tx.rows())
         return map(ManifestRecord.from_row, rows)
 
     def find(
@@ -346,9 +373,13 @@ class Manifest:
         in O(records with that name). The filename index is built on first use and kept
         in step with every change after that.
         """
+        tx = self._open_transaction()
         with self._lock:
             state = self._log.state
             found = [state.view[c] for c in state.by_name().get(filename, ())]
+        if tx is not None:
+            found = [r for r in found if r["checksum"] not in tx.changes]
+            found += [r for r in tx.changes.values() if r is not None and r["filename"] == filename]
         return [
             ManifestRecord.from_row(row)
             for row in found
@@ -365,8 +396,10 @@ class Manifest:
 
     @property
     def dirty(self) -> bool:
-        """Whether memory holds changes not yet committed (after a failed commit)."""
-        return bool(self._log.state.pending)
+        """Whether a commit failed without knowing whether its entry landed (its
+        response was lost, say); :meth:`save` settles it. Its changes are not in the
+        records until then."""
+        return self._log.unsettled
 
     @property
     def version(self) -> str | None:
@@ -431,9 +464,27 @@ class Manifest:
                 f"not {self.process} v{self.etl_version}",
             )
 
-    def _commit(self) -> None:
-        """Commit pending changes (caller holds the lock), then checkpoint if due."""
-        self._log.commit()
+    def _open_transaction(self) -> Transaction | None:
+        tx: Transaction | None = getattr(self._local, "tx", None)
+        return tx
+
+    def _committed_rows(self) -> Mapping[str, Row]:
+        return self._log.state.view
+
+    def _row(self, checksum: str) -> Row | None:
+        tx = self._open_transaction()
+        return self._log.state.view.get(checksum) if tx is None else tx.get_row(checksum)
+
+    def _land(self, changes: dict[str, Row | None]) -> CommitInfo | None:
+        """Commit ``changes`` as one entry (and any unsettled one first), then
+        checkpoint if due; returns the commit made."""
+        with self._lock:
+            entry = self._log.commit(changes)
+            self._after_commit()
+        return None if entry is None else CommitInfo.of(entry, folded=False)
+
+    def _after_commit(self) -> None:
+        """Start (or run, if inline) a checkpoint if the policy says one is due."""
         policy = self.checkpoint_policy
         records = len(self._log.state.view)
         # Commits in epochs another checkpointer sealed are its to fold: counting them
@@ -509,16 +560,9 @@ class Manifest:
 
     def _after_fork(self) -> None:
         # Locks held by threads that do not exist in the child would never be released;
-        # one the forking thread itself holds (fork() inside batch()) is kept.
-        lock = renewed(self._lock)
-        if lock is not self._lock and self._batch_depth:
-            # A lost thread's batch never ends here, and its changes are its own (its
-            # process commits them): without this, every later add in the child would
-            # join that batch and never commit.
-            self._log.state.restore_pending(self._batch_saved)
-            self._batch_depth = 0
-            self._batch_saved = {}
-        self._lock = lock
+        # one the forking thread itself holds is kept. Lost threads' transactions are
+        # theirs (their process commits them) and were never in the shared records.
+        self._lock = renewed(self._lock)
         self._checkpointing = renewed(self._checkpointing)
         self._log.after_fork()
 
@@ -540,16 +584,22 @@ class _RecordsView(Mapping[str, ManifestRecord]):
         self._manifest = manifest
 
     def __getitem__(self, checksum: str) -> ManifestRecord:
-        return ManifestRecord.from_row(self._manifest._log.state.view[checksum])
+        row = self._manifest._row(checksum)
+        if row is None:
+            raise KeyError(checksum)
+        return ManifestRecord.from_row(row)
 
     def __contains__(self, checksum: object) -> bool:
-        return checksum in self._manifest._log.state.view
+        return isinstance(checksum, str) and self._manifest._row(checksum) is not None
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._manifest._log.state.view)
+        tx = self._manifest._open_transaction()
+        if tx is None:
+            return iter(self._manifest._log.state.view)
+        return iter([row["checksum"] for row in tx.rows()])
 
     def __len__(self) -> int:
-        return len(self._manifest._log.state.view)
+        return len(self._manifest)
 
     def __repr__(self) -> str:
         return f"<records of {self._manifest!r}>"

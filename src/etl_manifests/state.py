@@ -7,15 +7,16 @@ number of steps, gives the same records, so every reader and every checkpoint ag
 Entries can also be taken back out (:meth:`RecordState.unapply`), which a reader needs
 when an entry it saw turns out not to belong to the log (see ``commitlog.py``).
 
-Changes not yet committed ("pending") win over everything until they are committed or
-dropped, so a caller sees its own records at once.
+Only committed entries are here: changes not committed yet live in their transaction
+(:mod:`etl_manifests.transaction`) until its entry lands, so no other thread sees them
+and a failed commit leaves nothing behind.
 
 Not thread-safe: the manifest serialises access.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from .entry import LogEntry, Stamp
 from .record import Row
@@ -32,7 +33,7 @@ class RecordState:
     """
 
     def __init__(self, snapshot: dict[str, Row], epoch: int) -> None:
-        #: The current records: snapshot + applied entries + pending changes.
+        #: The current records: snapshot + applied entries.
         self.view = snapshot
         #: Epochs up to this one are folded into the snapshot the state started from.
         self.base_epoch = epoch
@@ -40,19 +41,13 @@ class RecordState:
         self.entries: dict[str, LogEntry] = {}
         # How many of them each epoch holds (for the checkpoint policy).
         self._per_epoch: dict[int, int] = {}
-        # For every checksum an entry or a pending change touched: its base value
-        # (None = absent) and the keys of the applied entries that touched it.
+        # For every checksum an entry touched: its base value (None = absent) and the
+        # keys of the applied entries that touched it.
         self._base: dict[str, Row | None] = {}
         self._touched_by: dict[str, list[str]] = {}
-        self._pending: dict[str, Row | None] = {}
         self._by_name: dict[str, list[str]] | None = None
 
     # --- reading -------------------------------------------------------------------
-
-    @property
-    def pending(self) -> Mapping[str, Row | None]:
-        """Changes not committed yet: checksum -> row, or None for a removal."""
-        return self._pending
 
     def by_name(self) -> dict[str, list[str]]:
         """filename -> checksums, built on first use and kept in step after that."""
@@ -71,45 +66,24 @@ class RecordState:
         """The highest logical clock among the applied entries (0 if none)."""
         return max((e.clock for e in self.entries.values()), default=0)
 
-    # --- pending changes -----------------------------------------------------------
-
-    def stage(self, checksum: str, row: Row | None) -> None:
-        """Record an uncommitted put (``row``) or removal (``None``) and show it at once."""
-        self._remember_base(checksum)
-        self._pending[checksum] = row
-        self._show(checksum, row)
-
-    def snapshot_pending(self) -> dict[str, Row | None]:
-        """A copy of the pending changes (for rolling back a batch)."""
-        return dict(self._pending)
-
-    def restore_pending(self, saved: dict[str, Row | None]) -> None:
-        """Put the pending changes back to ``saved`` (a batch that raised)."""
-        changed = set(self._pending) | set(saved)
-        self._pending = dict(saved)
-        for checksum in changed:
-            self._recompute(checksum)
-
     # --- log entries ---------------------------------------------------------------
 
-    def apply(self, key: str, entry: LogEntry, *, own: bool = False) -> None:
-        """Merge a committed entry; ``own``: it commits this state's pending changes."""
+    def apply(self, key: str, entry: LogEntry) -> None:
+        """Merge a committed entry."""
         if key in self.entries:
             return
         self.entries[key] = entry
         self._per_epoch[entry.epoch] = self._per_epoch.get(entry.epoch, 0) + 1
-        pending = self._pending
+        touched_by = self._touched_by
         for checksum, row in entry.changes.items():
             self._remember_base(checksum)
-            keys = self._touched_by.setdefault(checksum, [])
+            keys = touched_by.setdefault(checksum, [])
             keys.append(key)
-            if own and pending.get(checksum, _MISSING) is row:
-                del pending[checksum]
-                if len(keys) == 1:
-                    # This entry alone decides it, and the view already shows its row
-                    # (staging showed it): nothing to recompute. (A batch of 100k
-                    # records commits twice as fast for it.)
-                    continue
+            if len(keys) == 1:
+                # This entry alone decides it: show its row, no stamps to compare. (A
+                # batch of 100k new records commits twice as fast for it.)
+                self._show(checksum, row)
+                continue
             self._recompute(checksum)
 
     def unapply(self, key: str) -> None:
@@ -140,7 +114,7 @@ class RecordState:
             return records, folded
         records = dict(self.view)
         for checksum in self._base:
-            row = self._value(checksum, through=epoch, pending=False)
+            row = self._value(checksum, through=epoch)
             if row is None:
                 records.pop(checksum, None)
             else:
@@ -151,7 +125,7 @@ class RecordState:
         """Forget entries of epochs up to ``epoch``: a snapshot now holds their effect."""
         if epoch <= self.base_epoch:
             return
-        new_base = {c: self._value(c, through=epoch, pending=False) for c in self._base}
+        new_base = {c: self._value(c, through=epoch) for c in self._base}
         self.entries = {k: e for k, e in self.entries.items() if e.epoch > epoch}
         self._per_epoch = {e: n for e, n in self._per_epoch.items() if e > epoch}
         self._touched_by = {
@@ -159,9 +133,7 @@ class RecordState:
             for c, keys in self._touched_by.items()
             if (kept := [k for k in keys if k in self.entries])
         }
-        self._base = {
-            c: row for c, row in new_base.items() if c in self._touched_by or c in self._pending
-        }
+        self._base = {c: row for c, row in new_base.items() if c in self._touched_by}
         self.base_epoch = epoch
 
     def later_entries(self) -> Iterator[tuple[str, LogEntry]]:
@@ -176,11 +148,9 @@ class RecordState:
             self._base[checksum] = self.view.get(checksum)
 
     def _touches(self, checksum: str) -> bool:
-        return bool(self._touched_by.get(checksum)) or checksum in self._pending
+        return bool(self._touched_by.get(checksum))
 
-    def _value(self, checksum: str, *, through: int | None, pending: bool) -> Row | None:
-        if pending and checksum in self._pending:
-            return self._pending[checksum]
+    def _value(self, checksum: str, *, through: int | None) -> Row | None:
         best: tuple[Stamp, Row | None] | None = None
         for key in self._touched_by.get(checksum, ()):
             entry = self.entries[key]
@@ -193,7 +163,7 @@ class RecordState:
         return self._base.get(checksum)
 
     def _recompute(self, checksum: str) -> None:
-        self._show(checksum, self._value(checksum, through=None, pending=True))
+        self._show(checksum, self._value(checksum, through=None))
         if not self._touches(checksum) and checksum in self._base:
             # Nothing but the base decides it again; stop tracking it.
             del self._base[checksum]

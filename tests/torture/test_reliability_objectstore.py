@@ -116,7 +116,8 @@ def test_s3_store_ignoring_every_condition_refuses_the_first_save(
     manifest = manager.extractor
     with pytest.raises(UnsupportedStoreError, match="does not enforce conditional writes"):
         manifest.add_record(record(1))
-    assert manifest.dirty  # the record is kept in memory, as after any failed save
+    assert not manifest.dirty  # refused before any entry was written: nothing unsettled
+    assert checksum(1) not in manifest
     listing = s3_server.client().list_objects_v2(Bucket=s3_bucket)
     assert listing.get("Contents", []) == []
 
