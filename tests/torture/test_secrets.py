@@ -16,15 +16,19 @@ down, because the documentation warns about it.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import pickle
 import traceback
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus
 
 import pytest
 
@@ -32,6 +36,8 @@ from conftest import record
 from etl_manifests import ETLConfig, ManifestManager, open_backend
 from etl_manifests.errors import ManifestError
 from etl_manifests.testing import GcsServer, S3Server
+
+from ._hostile import MODES, HostileServer
 
 pytestmark = pytest.mark.torture
 
@@ -388,16 +394,29 @@ def _texts(exc: BaseException) -> list[str]:
     texts = ["".join(traceback.format_exception(exc))]
     for each in _chain(exc):
         texts += [str(each), repr(each), repr(each.args)]
+    try:
+        # What crosses a process boundary (multiprocessing, dask) is the pickle.
+        texts.append(pickle.dumps(exc).decode("latin-1"))
+    except Exception as failure:
+        texts.append(f"<cannot pickle: {type(failure).__name__}>")
     return texts
 
 
-def _leaks(texts: list[str]) -> list[str]:
+def _forms(secret: str) -> set[str]:
+    """``secret`` as given and as it travels in a URL (percent-encoded either way)."""
+    return {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+
+
+def _leaks(texts: list[str], extra: tuple[str, ...] = ()) -> list[str]:
     # Any case: a value lower-cased on its way into a message is still a leak.
     found = []
+    forms = {
+        form.lower() for secret in (*SECRETS, PRIVATE_KEY_LINE, *extra) for form in _forms(secret)
+    }
     for text in texts:
-        for secret in (*SECRETS, PRIVATE_KEY_LINE):
-            if secret.lower() in text.lower():
-                found.append(f"{secret[:12]}... in: {text[:400]}")
+        for form in forms:
+            if form in text.lower():
+                found.append(f"{form[:12]}... in: {text[:400]}")
     return found
 
 
@@ -410,7 +429,8 @@ def _report() -> Iterator[None]:
     if SEARCHED["cases"]:
         print(
             f"\n[secrets] {SEARCHED['cases']} cases, {SEARCHED['texts']} texts searched "
-            "(messages, chained errors, tracebacks, log lines, warnings, reprs): 0 leaks"
+            "(messages, args, chained errors, tracebacks, pickles, log lines, warnings, "
+            "reprs): 0 leaks"
         )
 
 
@@ -420,31 +440,135 @@ def env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_pat
     return Env(request, monkeypatch, tmp_path)
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_no_secret_in_any_message_repr_or_log_line(
-    name: str, env: Env, caplog: pytest.LogCaptureFixture
-) -> None:
+def _search(
+    run: Callable[[], None],
+    env: Env,
+    caplog: pytest.LogCaptureFixture,
+    extra: Callable[[], tuple[str, ...]] = tuple,
+) -> BaseException:
+    """Run ``run``, which must fail; search all it left behind for the planted secrets
+    and for those ``extra`` names once it has run."""
     caplog.set_level(logging.DEBUG)  # the root logger: everything that propagates
     caplog.set_level(logging.DEBUG, logger="etl_manifests")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(Exception) as info:  # noqa: PT011 - the type is checked below
-            CASES[name](env)
+            run()
     error = info.value
     texts = _texts(error)
     texts += [repr(obj) for obj in env.objects]
+    texts += [str(obj) for obj in env.objects]
     texts += [str(w.message) for w in caught]
     ours = [r for r in caplog.records if r.name == "root" or r.name.startswith("etl_manifests")]
     for log in ours:
         texts.append(log.getMessage())
         if log.exc_info and log.exc_info[1] is not None:
             texts += _texts(log.exc_info[1])
-    assert not _leaks(texts), _leaks(texts)
+    leaks = _leaks(texts, extra())
+    assert not leaks, leaks
     SEARCHED["cases"] += 1
     SEARCHED["texts"] += len(texts)
     assert isinstance(error, ManifestError), (
         f"untyped {type(error).__name__}: {_texts(error)[0][-600:]}"
     )
+    return error
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_no_secret_in_any_message_repr_or_log_line(
+    name: str, env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    _search(lambda: CASES[name](env), env, caplog)
+
+
+# --- a hostile endpoint: every error repeats the request -----------------------------------
+
+AZURE_ACCOUNT = "plantedaccount"
+AZURE_KEY = base64.b64encode(b"planted-azure-account-key-0123456789abcdef").decode()
+AZURE_CONTAINER = "manifests"
+
+
+def _azure_sas() -> str:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    return generate_container_sas(
+        AZURE_ACCOUNT,
+        AZURE_CONTAINER,
+        account_key=AZURE_KEY,
+        permission=ContainerSasPermissions(read=True, write=True, delete=True, list=True),
+        expiry=datetime(2099, 1, 1, tzinfo=UTC),
+    )
+
+
+def _azure_secrets() -> tuple[str, ...]:
+    sas = _azure_sas()
+    return (AZURE_KEY, sas, parse_qs(sas)["sig"][0])
+
+
+def _hostile_options(backend: str, url: str) -> tuple[str, dict[str, Any]]:
+    """The root and storage options that point ``backend`` at the hostile endpoint."""
+    if backend == "s3":
+        return "s3://bucket/prefix", _aws(url)
+    if backend == "gcs":
+        from google.oauth2.credentials import Credentials
+
+        return "gs://bucket/prefix", {"token": Credentials(GCS_TOKEN), "endpoint_url": url, **FAST}
+    if backend == "gcs-service-account":
+        # The token request goes to the hostile endpoint too, with the signed assertion.
+        token = _service_account(url + "/token")
+        return "gs://bucket/prefix", {"token": token, "endpoint_url": url, **FAST}
+    endpoint = f"{url}/{AZURE_ACCOUNT}"
+    if backend == "azure-key":
+        connection = (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURE_ACCOUNT};"
+            f"AccountKey={AZURE_KEY};BlobEndpoint={endpoint}"
+        )
+    else:
+        connection = f"BlobEndpoint={endpoint};SharedAccessSignature={_azure_sas()}"
+    return f"az://{AZURE_CONTAINER}/prefix", {"connection_string": connection, **FAST}
+
+
+HOSTILE_BACKENDS = ("s3", "gcs", "gcs-service-account", "azure-key", "azure-sas")
+#: What each hostile case does: open a manager and add a record (loading first), or
+#: write one object straight through the backend (the write path, without a load).
+HOSTILE_ACTIONS = ("manager", "write")
+
+
+@pytest.fixture(scope="module")
+def hostile_server() -> Iterator[HostileServer]:
+    with HostileServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("action", HOSTILE_ACTIONS)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("backend", HOSTILE_BACKENDS)
+def test_no_secret_from_an_endpoint_that_echoes_the_request(
+    backend: str,
+    mode: str,
+    action: str,
+    env: Env,
+    hostile_server: HostileServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hostile_server.mode = mode
+    before = hostile_server.requests
+    root, options = _hostile_options(backend, hostile_server.url)
+    planted = _azure_secrets() if backend.startswith("azure") else ()
+
+    def run() -> None:
+        if action == "manager":
+            env.use(root, options)
+            return
+        store = open_backend(root, options)
+        env.objects.append(store)
+        store.write("extractor_v1.0.0.json", b"{}")
+
+    # Besides what was planted: every signature and token the requests carried.
+    _search(run, env, caplog, lambda: (*planted, *hostile_server.credentials))
+    # The endpoint was reached and saw credentials: the echo had something to betray.
+    assert hostile_server.requests > before
+    assert hostile_server.credentials
 
 
 def test_the_corpus_reaches_every_kind_of_failure() -> None:
