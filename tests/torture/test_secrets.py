@@ -200,6 +200,24 @@ def _(env: Env) -> None:
     ETLConfig(version=[AWS_SECRET], storage_options={"secret": AWS_SECRET})  # type: ignore[arg-type]
 
 
+@case("settings: credentials in manifests_dir, endpoint unreachable")
+def _(env: Env) -> None:
+    config = ETLConfig(
+        manifests_dir=f"s3://{AWS_KEY}:{AWS_SECRET}@bucket/prefix?token={AWS_SESSION}",
+        storage_options=_aws(DEAD),
+    )
+    env.objects.append(config)  # its repr and str are searched too
+    env.use(config.get_manifests_dir(), config.storage_options)
+
+
+@case("settings: lone surrogate in a storage option from the environment")
+def _(env: Env) -> None:
+    # json.dumps writes it as the escape \udc80: valid JSON that decodes to invalid text.
+    options = {"secret": AWS_SECRET + "\udc80", "key": AWS_KEY}
+    env.monkeypatch.setenv("ETL_MANIFESTS_STORAGE_OPTIONS", json.dumps(options))
+    ETLConfig()
+
+
 # GCS: credentials gcsfs cannot use, endpoints that do not answer.
 
 
@@ -353,6 +371,16 @@ def _(env: Env) -> None:
 def _(env: Env) -> None:
     root = f"s3://{AWS_KEY}:{AWS_SECRET}@missing-{uuid.uuid4().hex[:12]}/prefix"
     env.use(root, _aws(env.s3.endpoint_url))
+
+
+@case("s3: lone surrogate in the secret passed in code")
+def _(env: Env) -> None:
+    env.use("s3://bucket/prefix", {**_aws(DEAD), "secret": AWS_SECRET + "\udc80"})
+
+
+@case("gcs: lone surrogate in the token passed in code")
+def _(env: Env) -> None:
+    env.manager("gs://bucket/prefix", {"token": GCS_TOKEN + "\udc80", "endpoint_url": DEAD})
 
 
 # Roots.
