@@ -362,6 +362,11 @@ def _(env: Env) -> None:
     env.use("s3://bucket/prefix", _aws(f"planted-user:{URL_PASSWORD}@not a url"))
 
 
+@case("s3: retry option holding a secret")
+def _(env: Env) -> None:
+    env.use("s3://bucket/prefix", {**_aws(DEAD), "etl_manifests_retry_base": AWS_SECRET})
+
+
 @case("s3: bad commit mode")
 def _(env: Env) -> None:
     env.use("s3://bucket/prefix", {**_aws(DEAD), "etl_manifests_commit": AWS_SECRET})
