@@ -1,17 +1,24 @@
 """No credential ever reaches a message, a repr or a log line.
 
 Recognisable secrets are planted (AWS key id, secret key and session token; a GCS access
-token and a service-account dict with a real private key; passwords in URLs), then a
-corpus of bad-input and fault cases runs: malformed settings, options the clients cannot
+token and a service-account dict with a real private key; an Azure account key and a SAS
+token signed with it; passwords in URLs), then a corpus of bad-input and fault cases
+runs: malformed settings, text that is not valid Unicode, options the clients cannot
 use, unreachable endpoints, 403s and 500s injected by the harness proxy, roots with
-credentials in them. Every case must end in an error from our hierarchy, and every text
-it produced is searched for the planted secrets: the error's ``str`` and ``repr``, those
-of every exception chained to it (as cause *or* context), the whole formatted traceback,
-every log record of the ``etl_manifests`` loggers and of the root logger (captured at
-DEBUG), every warning, and the reprs of the objects involved.
+credentials in them. Then every backend talks to a hostile endpoint (``_hostile.py``)
+that echoes each request, headers and query, into its 403, 500 and 400 answers, into a
+302's ``Location``, or resets the connection.
 
-The libraries underneath log credentials at DEBUG themselves; the last test pins that
-down, because the documentation warns about it.
+Every case must end in an error from our hierarchy, and every text it produced is
+searched for the planted secrets, as given and percent-encoded (and, behind the hostile
+endpoint, for every signature and token the requests carried): the error's ``str``,
+``repr`` and ``args``, those of every exception attached to it (as cause *or* context),
+the whole formatted traceback, the error's pickle, every log record of the
+``etl_manifests`` loggers and of the root logger (captured at DEBUG), every warning, and
+the reprs and strs of the objects involved.
+
+The libraries underneath log credentials themselves; the last tests pin that down for
+botocore and azure-core, because the documentation warns about it.
 """
 
 from __future__ import annotations
