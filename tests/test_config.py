@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import traceback
 from pathlib import Path
@@ -164,3 +165,71 @@ def test_invalid_json_in_dotenv_names_the_file(
     assert "not valid JSON" in message
     assert "hunter2" not in message
     assert "hunter2" not in "".join(traceback.format_exception(info.value))
+
+
+# A secret key with a "/" in it, pasted into the root URL unencoded, as people do.
+ROOT_KEY = "AKIAROOTKEY000000001"
+ROOT_SECRET = "root/Secret+Key=0123456789abcdefXYZ"
+
+
+@pytest.mark.parametrize(
+    "root",
+    [
+        f"s3://{ROOT_KEY}:{ROOT_SECRET}@bucket/m",
+        f"gs://user:{ROOT_SECRET}@bucket/m",
+        f"s3://bucket/m?token={ROOT_SECRET}",
+    ],
+)
+def test_credentials_in_the_root_never_appear_in_repr_or_str(root: str) -> None:
+    config = ETLConfig(manifests_dir=root, storage_options={"secret": ROOT_SECRET})
+    for text in (repr(config), str(config)):
+        assert ROOT_SECRET not in text
+        assert ROOT_KEY not in text
+        assert "bucket/m" in text  # the root is still shown, only its credentials are not
+    assert config.manifests_dir == root  # the value itself is kept as given
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"secret": f"{ROOT_SECRET}\udc80"}, "'secret'"),
+        (
+            {"client_kwargs": {"endpoint_url": f"http://u:{ROOT_SECRET}\ud800@h"}},
+            "'client_kwargs.endpoint_url'",
+        ),
+        ({"token": [f"{ROOT_SECRET}\udfff"]}, "'token[0]'"),
+    ],
+)
+def test_storage_options_that_are_not_valid_text_name_the_option_not_the_value(
+    monkeypatch: pytest.MonkeyPatch, options: dict[str, object], named: str
+) -> None:
+    # json.dumps writes a lone surrogate as "\udc80": valid JSON, but no codec can send it.
+    monkeypatch.setenv("ETL_MANIFESTS_STORAGE_OPTIONS", json.dumps(options))
+    with pytest.raises(BackendConfigurationError) as info:
+        ETLConfig()
+    error = info.value
+    assert named in str(error)
+    assert "ETL_MANIFESTS_STORAGE_OPTIONS" in str(error)
+    for text in (str(error), repr(error), repr(error.args), *traceback.format_exception(error)):
+        assert ROOT_SECRET not in text
+    assert error.__cause__ is None
+    assert error.__context__ is None
+
+
+@pytest.mark.parametrize("root", ["memory://surrogates", "s3://bucket/m", "gs://bucket/m"])
+def test_storage_options_in_code_that_are_not_valid_text_are_refused_before_any_request(
+    root: str,
+) -> None:
+    options = {
+        "key": ROOT_KEY,
+        "secret": f"{ROOT_SECRET}\udc80",
+        "endpoint_url": "http://127.0.0.1:1",
+    }
+    with pytest.raises(BackendConfigurationError) as info:
+        ManifestManager(root, "1.0.0", storage_options=options)
+    error = info.value
+    assert "'secret'" in str(error)
+    for text in (str(error), repr(error), repr(error.args), *traceback.format_exception(error)):
+        assert ROOT_SECRET not in text
+    assert error.__cause__ is None
+    assert error.__context__ is None

@@ -40,6 +40,8 @@ def test_secret_values_finds_credentials_by_option_name_nested_and_in_urls() -> 
         ('{"private_key": "-----BEGIN RSA PRIVATE KEY-----\\nMIIEow\\n"}', "MIIEow"),
         ("key id AKIAIOSFODNN7EXAMPLE refused", "AKIAIOSFODNN7EXAMPLE"),
         ("token was ya29.a0AfH6SMC-whatever", "a0AfH6SMC"),
+        ("authorization: SharedKey account:c2lnbmF0dXJlLW9mLXRoZQ==", "c2lnbmF0dXJl"),
+        ("Authorization: SharedKeyLite account:c2lnbmF0dXJlLW9mLXRoZQ==", "c2lnbmF0dXJl"),
     ],
 )
 def test_redact_masks_credential_shapes(text: str, secret: str) -> None:
@@ -67,3 +69,11 @@ def test_describe_keeps_the_type_and_scrubs_and_shortens_the_text() -> None:
     assert "topsecret1" not in text
     assert len(text) <= 320
     assert describe(KeyError()) == "KeyError"
+
+
+def test_redact_takes_secrets_that_are_not_valid_text() -> None:
+    # A lone surrogate (from a JSON "\\udc80" escape) cannot be percent-encoded as UTF-8;
+    # scrubbing must not fail on it, or describing the error would raise a new one.
+    secret = "planted-secret\udc80value"
+    assert "planted" not in redact(f"error: {secret}", {secret})
+    assert "planted" not in describe(UnicodeEncodeError("utf-8", secret, 14, 15, "no"), {secret})

@@ -8,7 +8,7 @@ with :func:`describe`, which scrubs
 
 * every secret-looking value of the storage options in force (:func:`secret_values`), and
 * whatever looks like a credential whatever its origin: a URL's user information, query
-  parameters named like credentials, private-key blocks, ``Bearer``/``Basic``
+  parameters named like credentials, private-key blocks, ``Bearer``/``Basic``/``SharedKey``
   authorization values, Google OAuth access tokens (``ya29.``) and AWS access key ids.
 
 A caller may rely on this: the text returned never contains a value that
@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["describe", "redact", "redact_url", "secret_values", "strip_userinfo"]
+__all__ = ["describe", "excerpt", "redact", "redact_url", "secret_values", "strip_userinfo"]
 
 MASK = "***"
 #: Longest description kept from a third-party error (its start says what happened).
@@ -70,7 +70,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "[private key]",
     ),
-    (re.compile(r"\b(Bearer|Basic|AWS4-HMAC-SHA256)\s+[^\s'\",]+", re.IGNORECASE), rf"\1 {MASK}"),
+    (
+        re.compile(
+            r"\b(Bearer|Basic|AWS4-HMAC-SHA256|SharedKey|SharedKeyLite)\s+[^\s'\",]+",
+            re.IGNORECASE,
+        ),
+        rf"\1 {MASK}",
+    ),
     (re.compile(r"\bya29\.[A-Za-z0-9._~+/=-]+"), MASK),
     (re.compile(r"\b(?:AKIA|ASIA|AIDA|AROA|AGPA|ANPA|ANVA|AIPA)[A-Z0-9]{12,}\b"), MASK),
 )
@@ -115,8 +121,13 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every value of ``secrets`` and every credential-looking part masked."""
     for secret in sorted(secrets, key=len, reverse=True):
         if secret:
-            # As given, and as it appears inside a URL.
-            for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+            # As given, and as it appears inside a URL (a lone surrogate, which no codec
+            # takes, is percent-encoded as Python would pass it through).
+            url_forms = (
+                quote(secret, safe="", errors="surrogatepass"),
+                quote_plus(secret, safe="", errors="surrogatepass"),
+            )
+            for form in {secret, *url_forms}:
                 text = text.replace(form, MASK)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
@@ -150,6 +161,18 @@ def redact_url(url: str) -> str:
     return redact(url if userinfo is None else f"{scheme}://{MASK}@{rest}")
 
 
+def excerpt(text: str, secrets: Iterable[str] = (), limit: int = MAX_DESCRIPTION) -> str:
+    """At most ``limit`` characters of ``text`` on one line, scrubbed as :func:`redact` does.
+
+    Scrubbed *before* it is cut: a credential cut in half no longer matches a pattern or
+    a known secret, and half of it must not survive either.
+    """
+    text = " ".join(redact(text, secrets).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
 def describe(exc: BaseException, secrets: Iterable[str] = ()) -> str:
     """A short, credential-free ``"TypeName: message"`` for an exception from elsewhere."""
     name = type(exc).__name__
@@ -157,7 +180,5 @@ def describe(exc: BaseException, secrets: Iterable[str] = ()) -> str:
         text = str(exc)
     except Exception:  # a broken __str__ must not hide the real failure
         text = ""
-    text = " ".join(redact(text, secrets).split())
-    if len(text) > MAX_DESCRIPTION:
-        text = text[: MAX_DESCRIPTION - 3] + "..."
+    text = excerpt(text, secrets)
     return f"{name}: {text}" if text else name

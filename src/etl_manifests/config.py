@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,10 +44,11 @@ from dotenv import dotenv_values
 from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from ._redact import redact_url
 from .errors import BackendConfigurationError, ConfigurationError
 from .policy import CheckpointPolicy
 from .process import validate_process_name
-from .registry import normalise_root
+from .registry import normalise_root, unencodable_option, unencodable_option_error
 
 __all__ = ["ETLConfig", "setting_sources"]
 
@@ -68,7 +69,9 @@ _EXPECTED = {
 class ETLConfig(BaseSettings):
     """Where manifests live, which ETL version writes them and which processes exist.
 
-    ``storage_options`` may hold credentials, so it is left out of ``repr``.
+    ``storage_options`` may hold credentials, so it is left out of ``repr`` and ``str``;
+    so are the user information and credential-like query parameters of
+    ``manifests_dir`` (``s3://KEY:SECRET@bucket/m`` is shown as ``s3://***@bucket/m``).
     """
 
     model_config = SettingsConfigDict(
@@ -98,8 +101,11 @@ class ETLConfig(BaseSettings):
 
         :raises ConfigurationError: a setting is invalid (the message names it, not its
             value); :class:`BackendConfigurationError` when it is the storage options,
-            for example ``ETL_MANIFESTS_STORAGE_OPTIONS`` that is not a JSON object.
+            for example ``ETL_MANIFESTS_STORAGE_OPTIONS`` that is not a JSON object, or
+            one whose text is not valid Unicode (a lone surrogate; the message names the
+            option).
         """
+        failure: ConfigurationError | None
         try:
             super().__init__(**values)
         except ValidationError as exc:
@@ -108,10 +114,34 @@ class ETLConfig(BaseSettings):
             failure = _unparsable_setting(exc, _env_files(values))
         else:
             self._sources = _find_sources(values)
-            return
+            failure = self._unencodable_storage_option(values)
+            if failure is None:
+                return
         # Raised outside the handler, so neither pydantic's error nor the JSON decoder's
         # (which keeps the whole input) is attached as the context.
         raise failure
+
+    def _unencodable_storage_option(self, values: Mapping[str, Any]) -> ConfigurationError | None:
+        """The error for storage options holding invalid text, naming the option and where."""
+        # pydantic-settings merges an argument with the environment's object, so the
+        # option may have come from either; the argument is looked at first.
+        given = values.get("storage_options")
+        if isinstance(given, Mapping) and (name := unencodable_option(given)) is not None:
+            return unencodable_option_error(name, " (in the storage_options argument)")
+        name = unencodable_option(self.storage_options)
+        if name is None:
+            return None
+        return unencodable_option_error(
+            name, f" (in {_env_name('storage_options')}, from {_env_source()})"
+        )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() name the root without the credentials a URL may carry
+        # (s3://KEY:SECRET@bucket, ?token=...); storage_options are never shown.
+        for name, value in super().__repr_args__():
+            if name == "manifests_dir" and isinstance(value, str):
+                value = redact_url(value)
+            yield name, value
 
     @field_validator("processes", mode="before")
     @classmethod
@@ -192,6 +222,14 @@ def setting_sources(config: ETLConfig) -> dict[str, str]:
 
 def _env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _env_source() -> str:
+    """Whence ``ETL_MANIFESTS_STORAGE_OPTIONS`` came, for a message (never its value)."""
+    name = _env_name("storage_options")
+    if name.lower() in {key.lower() for key in os.environ}:
+        return "the environment"
+    return "a .env file"
 
 
 def _env_files(values: Mapping[str, Any]) -> list[Path]:

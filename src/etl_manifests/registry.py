@@ -43,6 +43,8 @@ __all__ = [
     "redact_root",
     "reset_plugins",
     "split_scheme",
+    "unencodable_option",
+    "unencodable_option_error",
 ]
 
 ENTRY_POINT_GROUP = "etl_manifests"
@@ -73,6 +75,61 @@ def split_scheme(root: str) -> tuple[str, str]:
     if match is None:
         return "file", root
     return match.group(1).lower(), root
+
+
+def unencodable_option(options: Mapping[str, Any], prefix: str = "") -> str | None:
+    """The name of the first option in ``options`` whose text cannot be sent anywhere.
+
+    A string holding a lone surrogate (``"\\udc80"`` in JSON is valid, and decodes to
+    one) cannot be encoded as UTF-8, so every client library fails on it deep inside,
+    with an error whose arguments repeat the whole string. Nested names are dotted
+    (``client_kwargs.endpoint_url``), list items indexed (``token[0]``); ``None`` when
+    every string is valid text.
+    """
+    for name, value in options.items():
+        label = f"{prefix}{_printable(str(name))}"
+        if not _encodable(str(name)):
+            return label
+        found = _unencodable_value(value, label)
+        if found is not None:
+            return found
+    return None
+
+
+def _unencodable_value(value: Any, label: str) -> str | None:
+    if isinstance(value, str):
+        return None if _encodable(value) else label
+    if isinstance(value, Mapping):
+        return unencodable_option(value, f"{label}.")
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _unencodable_value(item, f"{label}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str) -> str:
+    # An option *name* is no secret, but a surrogate in it would break printing the message.
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def unencodable_option_error(name: str, where: str = "") -> BackendConfigurationError:
+    """Our error for the option :func:`unencodable_option` found; ``where`` says whence."""
+    return BackendConfigurationError(
+        f"the storage option {name!r}{where} holds text that is not valid Unicode (a lone "
+        "surrogate, such as a \\udc80 escape in JSON or a file name decoded with "
+        "surrogateescape), which no client can send; fix that value. The value is not "
+        "shown because it may hold credentials."
+    )
 
 
 # Anything that starts like a URL ("s3:", "memory:"); it is never taken for a local path.
@@ -237,7 +294,9 @@ class BackendRegistry:
     def open(self, root: str, storage_options: Mapping[str, Any] | None = None) -> StorageBackend:
         """Open the backend for ``root`` (a path or URL) with ``storage_options``.
 
-        :raises BackendConfigurationError: see :func:`normalise_root`.
+        :raises BackendConfigurationError: see :func:`normalise_root`; or an option holds
+            text that is not valid Unicode (:func:`unencodable_option`), named in the
+            message, before the backend sees it.
 
         Errors from this library pass through. Anything else the backend's factory raises
         (a plugin's, or a library's underneath) becomes a
@@ -247,6 +306,9 @@ class BackendRegistry:
         scheme, root = split_scheme(normalise_root(root))
         factory = self.factory(scheme)
         options = dict(storage_options or {})
+        unencodable = unencodable_option(options)
+        if unencodable is not None:
+            raise unencodable_option_error(unencodable)
         try:
             return factory(root, options)
         except ManifestError:

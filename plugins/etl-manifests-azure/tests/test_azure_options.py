@@ -194,3 +194,5 @@ def test_a_malformed_connection_string_is_refused_without_being_echoed() -> None
         backend.read("m.json")
     assert KEY not in str(info.value)
     assert info.value.__cause__ is None
+    # Not even as the context: the SDK's ValueError quotes the connection string.
+    assert info.value.__context__ is None

@@ -136,10 +136,13 @@ def pop_retry_policy(options: dict[str, Any]) -> RetryPolicy:
             max_delay=MAX_RETRY_DELAY,
         )
     except (TypeError, ValueError) as exc:
-        raise BackendConfigurationError(
-            f"{RETRIES_OPTION} must be a positive integer and {RETRY_BASE_OPTION} a "
-            f"non-negative number of seconds ({exc})"
-        ) from None
+        # Not the error's text: int() and float() quote the value, which may be a
+        # credential pasted into the wrong option.
+        problem = type(exc).__name__
+    raise BackendConfigurationError(
+        f"{RETRIES_OPTION} must be a positive integer and {RETRY_BASE_OPTION} a "
+        f"non-negative number of seconds ({problem}; the value is not shown)"
+    )
 
 
 def run(loop: Any, attempt: Callable[[], Awaitable[_T]], policy: RetryPolicy, what: str) -> _T:

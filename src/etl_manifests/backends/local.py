@@ -182,7 +182,7 @@ class LocalBackend(StorageBackend):
                 f"{lock_path}; another writer may be stuck: retry, or raise lock_timeout"
             ) from None
         except OSError as exc:
-            raise _lock_error(exc, lock_path) from exc
+            raise _lock_error(exc, lock_path) from None
         try:
             yield
         finally:
@@ -198,7 +198,7 @@ class LocalBackend(StorageBackend):
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"no manifest at {self.url(key)}") from None
         except OSError as exc:
-            raise _storage_error(exc, self.url(key), "read") from exc
+            raise _storage_error(exc, self.url(key), "read") from None
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
         path = self._path(key)
@@ -208,7 +208,7 @@ class LocalBackend(StorageBackend):
             # Some of our own errors are OSErrors too (AlreadyExistsError, ...).
             if isinstance(exc, ManifestError):
                 raise
-            raise _storage_error(exc, self.url(key), "write") from exc
+            raise _storage_error(exc, self.url(key), "write") from None
 
     def _write(self, key: str, path: Path, data: bytes, expect: Expect) -> str:
         staged = Path(staging_key(str(path)))
@@ -295,13 +295,13 @@ class LocalBackend(StorageBackend):
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
-                raise _storage_error(exc, self.url(key), "delete") from exc
+                raise _storage_error(exc, self.url(key), "delete") from None
             return
         with self._locked(path):
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
-                raise _storage_error(exc, self.url(key), "delete") from exc
+                raise _storage_error(exc, self.url(key), "delete") from None
             if is_probe_key(key):
                 # The store check's key is used by one caller only (storage.probe_key):
                 # nobody can be waiting on its lock, so the lock file can go too.

@@ -3,12 +3,17 @@
 Nothing here formats an SDK exception's own text: a connection error's text can hold the
 request URL, and with SAS authentication that URL holds the signature. Messages are built
 from safe parts only (HTTP status, Azure error code, request id, container and key), and
-translated errors are raised ``from None`` so no SDK text rides along in a traceback.
+translated errors are raised outside the handler of the SDK error, so no SDK text rides
+along in a traceback, as the cause or as the context. The error code and the request id
+come from the response, which a gateway in front of the store may fill with anything
+(the request it refused, signature included): they are used only when they look like
+what Azure sends (a word; a GUID-like id).
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from typing import Final
 
 from azure.core.exceptions import (
@@ -31,6 +36,9 @@ __all__ = ["describe", "error_code", "status_of", "transient_reason", "translate
 
 # Throttling (503 ServerBusy, 500 OperationTimedOut), gateways, request timeouts.
 _TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
+# What Azure's error codes (ConditionNotMet) and request ids (a GUID) look like.
+_CODE: Final = re.compile(r"[A-Za-z0-9]{1,64}")
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -40,7 +48,10 @@ def status_of(exc: BaseException) -> int | None:
 
 
 def error_code(exc: BaseException) -> str:
-    """Azure's error code (``ConditionNotMet``, ``ContainerNotFound``...), or ``""``."""
+    """Azure's error code (``ConditionNotMet``, ``ContainerNotFound``...), or ``""``.
+
+    ``""`` too when the response's code is not a plain word.
+    """
     code = getattr(exc, "error_code", None)
     if isinstance(code, enum.Enum):
         code = code.value
@@ -48,7 +59,8 @@ def error_code(exc: BaseException) -> str:
         response = getattr(exc, "response", None)
         headers = getattr(response, "headers", None) or {}
         code = headers.get("x-ms-error-code", "")
-    return str(code or "")
+    code = str(code or "")
+    return code if _CODE.fullmatch(code) else ""
 
 
 def describe(exc: BaseException) -> str:
@@ -61,7 +73,8 @@ def describe(exc: BaseException) -> str:
         parts.append(code)
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
-    if request_id := headers.get("x-ms-request-id"):
+    request_id = str(headers.get("x-ms-request-id") or "")
+    if _REQUEST_ID.fullmatch(request_id):
         return " ".join(parts) + f", request id {request_id}"
     return " ".join(parts)
 

@@ -165,13 +165,14 @@ class Connection:
             assert self._account_url is not None
             return BlobServiceClient(self._account_url, credential=self._credential, **kwargs)
         except ValueError:
-            # The SDK's message may quote what it was given; say what is wrong without it.
             what = "connection_string" if self._connection_string else "credential"
-            raise BackendConfigurationError(
-                f"the Azure client refused the {what} storage option for account "
-                f"{self.account!r}; copy the connection string or key whole from the storage "
-                "account's 'Access keys' page"
-            ) from None
+        # The SDK's message may quote what it was given: say what is wrong without it, and
+        # raise outside the handler, so that the SDK's error is not even the context.
+        raise BackendConfigurationError(
+            f"the Azure client refused the {what} storage option for account "
+            f"{self.account!r}; copy the connection string or key whole from the storage "
+            "account's 'Access keys' page"
+        )
 
 
 @dataclass(frozen=True, slots=True)

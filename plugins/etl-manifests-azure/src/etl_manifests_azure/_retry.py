@@ -90,19 +90,16 @@ def call(policy: RetryPolicy, what: str, attempt: Callable[[], _T]) -> _T:
     :param what: names the request for log lines and messages, e.g. ``PUT az://c/k``.
     :raises TransientStorageError: every attempt failed transiently.
     """
+    reason = ""
     for number in range(1, policy.max_attempts + 1):
         try:
             return attempt()
         except Exception as exc:
-            reason = exc.reason if isinstance(exc, Retry) else transient_reason(exc)
-            if reason is None:
+            found = exc.reason if isinstance(exc, Retry) else transient_reason(exc)
+            if found is None:
                 raise
-            if number >= policy.max_attempts:
-                raise TransientStorageError(
-                    f"{what} kept failing ({reason}) after {policy.max_attempts} attempts; "
-                    "the store is throttling or unreachable: retry later, or raise the "
-                    f"{RETRIES_OPTION} storage option"
-                ) from None
+            reason = found
+        if number < policy.max_attempts:
             logger.debug(
                 "retrying %s after %s (attempt %d of %d)",
                 what,
@@ -111,4 +108,9 @@ def call(policy: RetryPolicy, what: str, attempt: Callable[[], _T]) -> _T:
                 policy.max_attempts,
             )
             time.sleep(policy.delay(number))
-    raise AssertionError("unreachable")  # pragma: no cover
+    # Raised after the loop, outside the handler: the last SDK error is not attached.
+    raise TransientStorageError(
+        f"{what} kept failing ({reason}) after {policy.max_attempts} attempts; "
+        "the store is throttling or unreachable: retry later, or raise the "
+        f"{RETRIES_OPTION} storage option"
+    )

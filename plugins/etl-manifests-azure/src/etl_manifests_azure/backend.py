@@ -60,7 +60,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -154,7 +154,8 @@ class AzureBackend(StorageBackend):
         try:
             return self._run("GET", key, attempt)
         except AzureError as exc:
-            self._fail(exc, key)
+            failure = self._translate(exc, key)
+        raise failure
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
         """Store ``data`` under ``key`` with one conditional commit; return the new ETag.
@@ -165,40 +166,45 @@ class AzureBackend(StorageBackend):
         data = bytes(data)
         conditions = _conditions(expect)
         try:
-            if len(data) <= self._settings.max_single_put:
-                client = self._blob(key)
-                result = self._run(
-                    "PUT",
-                    key,
-                    lambda: client.upload_blob(
-                        data,
-                        blob_type=BlobType.BLOCKBLOB,
-                        length=len(data),
-                        overwrite=True,
-                        **conditions,
-                        timeout=self._settings.timeout,
-                    ),
-                )
-            else:
-                result = self._write_blocks(key, data, conditions)
+            result = self._commit(key, data, conditions)
         except AzureError as exc:
-            raise self._write_error(exc, key, expect) from None
-        where = self.url(key)
-        etag = result.get("etag")
-        if not etag:
-            raise StorageError(f"Azure stored {where} but returned no ETag")
-        return str(etag)
+            failure = self._write_error(exc, key, expect)
+        else:
+            etag = result.get("etag")
+            if not etag:
+                raise StorageError(f"Azure stored {self.url(key)} but returned no ETag")
+            return str(etag)
+        raise failure
+
+    def _commit(self, key: str, data: bytes, conditions: dict[str, Any]) -> dict[str, Any]:
+        """One Put Blob, or the block path for a body larger than one Put Blob takes."""
+        if len(data) > self._settings.max_single_put:
+            return self._write_blocks(key, data, conditions)
+        client = self._blob(key)
+        return self._run(
+            "PUT",
+            key,
+            lambda: client.upload_blob(
+                data,
+                blob_type=BlobType.BLOCKBLOB,
+                length=len(data),
+                overwrite=True,
+                **conditions,
+                timeout=self._settings.timeout,
+            ),
+        )
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (one DELETE); a missing blob is not an error."""
         client = self._blob(key)
         try:
             self._run("DELETE", key, lambda: client.delete_blob(timeout=self._settings.timeout))
-        except ResourceNotFoundError as exc:
-            if error_code(exc) != "BlobNotFound":
-                self._fail(exc, key)
+            return
         except AzureError as exc:
-            self._fail(exc, key)
+            if isinstance(exc, ResourceNotFoundError) and error_code(exc) == "BlobNotFound":
+                return
+            failure = self._translate(exc, key)
+        raise failure
 
     def list(self, prefix: str = "") -> list[ObjectInfo]:
         """Blobs whose key starts with ``prefix``, sorted by key, with sizes and times.
@@ -221,8 +227,10 @@ class AzureBackend(StorageBackend):
         try:
             found = self._run("LIST", prefix, attempt)
         except AzureError as exc:
-            self._fail(exc, prefix)
-        return sorted(found, key=lambda info: info.key)
+            failure = self._translate(exc, prefix)
+        else:
+            return sorted(found, key=lambda info: info.key)
+        raise failure
 
     def close(self) -> None:
         """Close the HTTP session; the next operation opens a new one."""
@@ -308,10 +316,9 @@ class AzureBackend(StorageBackend):
         return self._translate(exc, key)
 
     def _translate(self, exc: AzureError, key: str) -> StorageError:
+        # Callers raise the result after leaving the SDK error's handler, so that the SDK
+        # error (whose text may quote a signed URL) is not attached as the context.
         return translate(exc, where=self.url(key), container=self.container, account=self.account)
-
-    def _fail(self, exc: AzureError, key: str) -> NoReturn:
-        raise self._translate(exc, key) from None
 
 
 def _conditions(expect: Expect) -> dict[str, Any]:

@@ -247,10 +247,10 @@ class SQLiteBackend(StorageBackend):
     def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        except PermissionError as exc:
-            raise PermissionDeniedError(f"cannot create the folder of {self.path}") from exc
+        except PermissionError:
+            raise PermissionDeniedError(f"cannot create the folder of {self.path}") from None
         except OSError as exc:
-            raise StorageError(f"cannot create the folder of {self.path}: {exc}") from exc
+            raise StorageError(f"cannot create the folder of {self.path}: {exc}") from None
         # isolation_level=None: no implicit transactions; every write says BEGIN itself.
         conn = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
@@ -299,9 +299,9 @@ class SQLiteBackend(StorageBackend):
             raise TransientStorageError(
                 f"{where}: the database stayed locked for {self.timeout:.0f}s; another "
                 "writer may be stuck: retry, or raise the 'timeout' storage option"
-            ) from exc
+            ) from None
         if code in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_AUTH):
             raise PermissionDeniedError(
                 f"{where}: {exc}; check the permissions of {self.path} and its folder"
-            ) from exc
-        raise StorageError(f"{where} failed: {exc}") from exc
+            ) from None
+        raise StorageError(f"{where} failed: {exc}") from None

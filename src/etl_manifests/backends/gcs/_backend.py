@@ -101,7 +101,7 @@ import google.auth.exceptions
 import requests
 from fsspec.asyn import sync
 
-from ..._redact import describe, redact_url, secret_values
+from ..._redact import describe, excerpt, redact_url, secret_values
 from ...capability import ensure_store_checked
 from ...errors import (
     AlreadyExistsError,
@@ -140,6 +140,9 @@ logger = logging.getLogger(__name__)
 READ_RACE_POLICY = RetryPolicy(max_attempts=50, base_delay=0.01, max_delay=1.0)
 
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+# Longest part of a server's error message kept in ours: enough for "Invalid argument"
+# and its reason, not for a request a gateway echoed back.
+_DETAIL_CHARS = 120
 _RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     aiohttp.ClientError,  # connection refused/reset, disconnects, payload errors
     asyncio.TimeoutError,
@@ -202,9 +205,9 @@ class GCSBackend(StorageBackend):
             raise
         except (KeyError, TypeError, ValueError) as exc:
             # A malformed token (a service-account dict missing fields, ...) fails here.
-            raise options_refused("gcsfs", exc) from None
+            failure: ManifestError = options_refused("gcsfs", exc)
         except requests.RequestException as exc:
-            failure: ManifestError = TransientStorageError(
+            failure = TransientStorageError(
                 f"cannot open {self.root}: gcsfs could not check the access token with "
                 f"Google's token-info endpoint ({describe(exc, self._secrets)}); retry, or "
                 "set FETCH_RAW_TOKEN_EXPIRY=false to skip that check"
@@ -320,7 +323,9 @@ class GCSBackend(StorageBackend):
                 f"access denied to {where} (HTTP {status}); check the credentials "
                 f"(the 'token' storage option) and the IAM policy of bucket {self.bucket!r}"
             )
-        detail = response.message()[:200]
+        # A gateway in front of GCS may quote the request (its Authorization header
+        # included) in the message: scrubbed first, then cut, never the other way round.
+        detail = excerpt(response.message(), self._secrets, _DETAIL_CHARS)
         raise StorageError(
             f"GCS refused a request on {where}: HTTP {status}" + (f" ({detail})" if detail else "")
         )
@@ -426,7 +431,9 @@ class GCSBackend(StorageBackend):
         try:
             return str(response.json()["generation"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise StorageError(f"GCS stored {where} but returned no generation") from exc
+            problem = type(exc).__name__
+        # Raised outside the handler: the JSON decoder's error keeps the whole body.
+        raise StorageError(f"GCS stored {where} but returned no generation ({problem})")
 
     def delete(self, key: str) -> None:
         """Remove ``key`` (one ``DELETE``); a missing key is not an error."""

@@ -83,7 +83,9 @@ Errors
     cannot be set up from the storage options) or
     :class:`~etl_manifests.errors.StorageError`. Messages name the bucket and key and never
     contain credentials; errors from underneath are described (type and scrubbed text),
-    never chained.
+    never chained (neither as the cause nor as the context). Of an S3 error response only
+    the code (when it is a plain word) and the HTTP status are used, never its message,
+    which a gateway may fill with the request it refused.
 
 Fork
     In a child made by ``os.fork()`` the parent's s3fs client is left alone (its event loop
@@ -95,6 +97,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -183,6 +186,8 @@ _DENIED_CODES = frozenset(
     }
 )
 _CONFLICT_CODES = frozenset({"PreconditionFailed"})
+# What an S3 error code looks like (botocore uses the status, "403", when there is none).
+_CODE = re.compile(r"[A-Za-z0-9.]{1,64}")
 # Options s3fs expects as strings / as mappings; anything else fails deep inside botocore.
 _STRING_OPTIONS = ("key", "secret", "token", "endpoint_url", "profile", "username", "password")
 _MAPPING_OPTIONS = ("client_kwargs", "config_kwargs", "s3_additional_kwargs")
@@ -195,10 +200,15 @@ _CREDENTIAL_EXCEPTIONS: tuple[type[BaseException], ...] = (
 
 
 def _code(exc: botocore.exceptions.ClientError) -> tuple[str, int]:
+    """S3's error code and the HTTP status; a code that is not a plain word is dropped.
+
+    The code comes from the response body, which a gateway in front of S3 may fill with
+    anything, the request it refused included; real codes (``AccessDenied``) are words.
+    """
     response: Mapping[str, Any] = exc.response or {}
     code = str(response.get("Error", {}).get("Code", ""))
     status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    return code, status
+    return (code if _CODE.fullmatch(code) else ""), status
 
 
 def _token(etag: str, version_id: str | None) -> str:
@@ -272,12 +282,14 @@ class S3Backend(StorageBackend):
             raise
         except TypeError as exc:
             # An option s3fs does not know; only its name is repeated.
-            raise options_refused("s3fs", exc) from None
+            failure = options_refused("s3fs", exc)
         except Exception as exc:
-            failure = describe(exc, self._secrets)
-        raise BackendConfigurationError(
-            f"cannot set up the S3 client for {self.root} ({failure}); check the storage options"
-        )
+            failure = BackendConfigurationError(
+                f"cannot set up the S3 client for {self.root} ({describe(exc, self._secrets)}); "
+                "check the storage options"
+            )
+        # Raised outside the handler, so that the original is not even the context.
+        raise failure
 
     @property
     def _fs(self) -> Any:
@@ -298,7 +310,8 @@ class S3Backend(StorageBackend):
             return await self._fs.get_s3(self.bucket)
         except TypeError as exc:
             # s3fs hands unknown options to botocore only when it first connects.
-            raise options_refused("s3fs/botocore", exc) from None
+            failure = options_refused("s3fs/botocore", exc)
+        raise failure
 
     def _request(
         self,
@@ -362,8 +375,22 @@ class S3Backend(StorageBackend):
 
         return run(self._fs.loop, attempt, self.retry, f"{method} on {self._where(full_key)}")
 
+    def _call(
+        self, method: str, full_key: str | None, **kwargs: Any
+    ) -> dict[str, Any] | botocore.exceptions.ClientError:
+        """:meth:`_request`, with a non-retryable S3 error *returned* instead of raised.
+
+        Our error for it must not be raised while the ClientError is being handled: it
+        would become that error's ``__context__``, and botocore's text (and anything a
+        gateway echoed into it) would ride along in every traceback.
+        """
+        try:
+            return self._request(method, full_key, **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            return exc
+
     def _fail(self, exc: botocore.exceptions.ClientError, full_key: str | None) -> NoReturn:
-        """Map a non-retryable S3 error into our hierarchy."""
+        """Map a non-retryable S3 error into our hierarchy (call it outside any handler)."""
         code, status = _code(exc)
         where = self._where(full_key)
         if code == "NoSuchBucket":
@@ -371,36 +398,35 @@ class S3Backend(StorageBackend):
                 f"bucket {self.bucket!r} does not exist (while accessing {where}); "
                 "create it, or check the bucket name and the endpoint/region",
                 self.bucket,
-            ) from exc
+            ) from None
         if code == "NotImplemented" or status == 501:
             raise UnsupportedStoreError(
                 f"the store answered 501 NotImplemented on {where}: it does not support a "
                 "request this backend needs (conditional writes with If-Match / "
                 "If-None-Match); use a store that supports them"
-            ) from exc
+            ) from None
         if code in ("NoSuchKey", "NotFound") or status == 404:
-            raise NotFoundError(f"no object at {where}") from exc
+            raise NotFoundError(f"no object at {where}") from None
         if code in _DENIED_CODES or status in (401, 403):
             raise PermissionDeniedError(
                 f"access denied to {where} ({code or status}); check the credentials "
                 f"and the policy of bucket {self.bucket!r}"
-            ) from exc
+            ) from None
         if code in ("PermanentRedirect", "AuthorizationHeaderMalformed") or status == 301:
             raise StorageError(
                 f"bucket {self.bucket!r} is in another region ({code or status}); set "
                 "client_kwargs={'region_name': ...} or endpoint_url in the storage options"
-            ) from exc
-        raise StorageError(f"S3 refused a request on {where}: {code or 'HTTP'} {status}") from exc
+            ) from None
+        raise StorageError(f"S3 refused a request on {where}: {code or 'HTTP'} {status}") from None
 
     # --- the backend contract ----------------------------------------------------------
 
     def read(self, key: str) -> Blob:
         """Return the bytes under ``key`` and their token, from one ``GetObject``."""
         full = self._full(key)
-        try:
-            response = self._request("get_object", full, read_body=True, Key=full)
-        except botocore.exceptions.ClientError as exc:
-            self._fail(exc, full)
+        response = self._call("get_object", full, read_body=True, Key=full)
+        if isinstance(response, botocore.exceptions.ClientError):
+            self._fail(response, full)
         return Blob(bytes(response["Body"]), _token(response["ETag"], response.get("VersionId")))
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
@@ -425,10 +451,9 @@ class S3Backend(StorageBackend):
             return self._commit(full, expect, "put_object", Key=full, Body=data, **conditions)
         staged = staging_key(full)
         try:
-            try:
-                self._request("put_object", staged, Key=staged, Body=data)
-            except botocore.exceptions.ClientError as exc:
-                self._fail(exc, full)
+            staging = self._call("put_object", staged, Key=staged, Body=data)
+            if isinstance(staging, botocore.exceptions.ClientError):
+                self._fail(staging, full)
             # Note on tokens: the ETag of a (single-part) copy is the MD5 of its bytes, so
             # replacing an object by identical bytes keeps the ETag (the VersionId in the
             # token still changes on versioned buckets). That cannot lose an update: an
@@ -448,22 +473,21 @@ class S3Backend(StorageBackend):
 
     def _commit(self, full: str, expect: Expect, method: str, **kwargs: Any) -> str:
         where = self._where(full)
-        try:
-            response = self._request(method, full, **kwargs)
-        except botocore.exceptions.ClientError as exc:
-            code, status = _code(exc)
+        response = self._call(method, full, **kwargs)
+        if isinstance(response, botocore.exceptions.ClientError):
+            code, status = _code(response)
             if code in _CONFLICT_CODES or status == 412:
                 if expect is ABSENT:
-                    raise AlreadyExistsError(f"{where} already exists") from exc
-                raise ConflictError(f"{where} changed since it was read") from exc
+                    raise AlreadyExistsError(f"{where} already exists")
+                raise ConflictError(f"{where} changed since it was read")
             if code == "NoSuchKey" and isinstance(expect, str):
-                raise ConflictError(f"{where} was deleted since it was read") from exc
+                raise ConflictError(f"{where} was deleted since it was read")
             if code == "NoSuchKey" and method == "copy_object":
                 raise StorageError(
                     f"the staged copy for {where} vanished before it was committed "
                     "(was cleanup_staged running?); save again"
-                ) from exc
-            self._fail(exc, full)
+                )
+            self._fail(response, full)
         etag = response.get("CopyObjectResult", {}).get("ETag") or response.get("ETag")
         if not etag:
             raise StorageError(f"S3 committed {where} but returned no ETag")
@@ -504,12 +528,11 @@ class S3Backend(StorageBackend):
     def delete(self, key: str) -> None:
         """Remove ``key`` (one ``DeleteObject``); a missing key is not an error."""
         full = self._full(key)
-        try:
-            response = self._request("delete_object", full, Key=full)
-        except botocore.exceptions.ClientError as exc:
-            if _code(exc)[0] == "NoSuchKey":
+        response = self._call("delete_object", full, Key=full)
+        if isinstance(response, botocore.exceptions.ClientError):
+            if _code(response)[0] == "NoSuchKey":
                 return
-            self._fail(exc, full)
+            self._fail(response, full)
         if response.get("DeleteMarker") and is_staging_key(key):
             self._note_versioning()  # cleanup_staged() is deleting into a versioned bucket
 
@@ -521,12 +544,9 @@ class S3Backend(StorageBackend):
         token: str | None = None
         while True:
             extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
-            try:
-                page = self._request(
-                    "list_objects_v2", full_prefix or None, Prefix=full_prefix, **extra
-                )
-            except botocore.exceptions.ClientError as exc:
-                self._fail(exc, full_prefix or None)
+            page = self._call("list_objects_v2", full_prefix or None, Prefix=full_prefix, **extra)
+            if isinstance(page, botocore.exceptions.ClientError):
+                self._fail(page, full_prefix or None)
             for item in page.get("Contents", []):
                 name = str(item["Key"])
                 if name.startswith(base):
