@@ -117,7 +117,8 @@ class ConfigurationError(ManifestError, ValueError):
     """A setting (environment variable, ``.env`` entry or ``ETLConfig`` argument) is invalid.
 
     The message names the setting, where it was found and what is wrong with it, never
-    its value: settings may hold credentials.
+    its value, since settings may hold credentials; only a process name that breaks the
+    naming rule is quoted. The command line treats it as a usage error (exit code 2).
     """
 
 

