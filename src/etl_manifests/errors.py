@@ -34,6 +34,7 @@ __all__ = [
     "ManagerConfigurationError",
     "ManifestError",
     "MissingDependencyError",
+    "NotAFileError",
     "NotFoundError",
     "PermissionDeniedError",
     "RevisionLimitError",
@@ -164,6 +165,15 @@ class StorageError(ManifestError, OSError):
 
 class NotFoundError(StorageError, FileNotFoundError):
     """The object (or its bucket) does not exist."""
+
+
+class NotAFileError(NotFoundError):
+    """The path names something that is not a regular file: a folder, a device such as
+    ``/dev/null``, a FIFO or a socket. Nothing was read or recorded.
+
+    A :class:`NotFoundError` because there is no file to record at that path (folders
+    always raised that); only regular files have contents that hash the same twice.
+    """
 
 
 class BucketNotFoundError(NotFoundError):

@@ -8,18 +8,30 @@ line.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import os
+import socket
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from cli_support import cli, json_of
-from conftest import record
-from etl_manifests import Manifest, open_backend
+from conftest import checksum, record
+from etl_manifests import (
+    InvalidRecordError,
+    Manifest,
+    NotAFileError,
+    NotFoundError,
+    open_backend,
+)
+from etl_manifests.tools import record_file
 from torture._support import KEY
 
 pytestmark = pytest.mark.torture
@@ -130,6 +142,122 @@ def test_an_invalid_setting_is_a_usage_error(
     assert result.stderr.count("\n") == 1
     assert message in result.stderr
     assert "Value error" not in result.stderr
+
+
+# --- record fields: NUL in filename, strict int and bool --------------------------------
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"filename": "a\x00b.csv"},
+        {"content_length_bytes": True},
+        {"content_length_bytes": "12"},
+        {"content_length_bytes": 12.0},
+        {"is_verified": "yes"},
+        {"is_verified": 1},
+    ],
+)
+def test_loosely_typed_fields_are_refused(tmp_path: Path, overrides: dict[str, Any]) -> None:
+    manifest = _manifest(tmp_path)
+    with pytest.raises(InvalidRecordError, match=next(iter(overrides))):
+        manifest.add_record(record(1, **overrides))
+    assert len(manifest) == 0
+    assert not list(tmp_path.iterdir())
+
+
+def test_stored_documents_of_earlier_formats_still_load(tmp_path: Path) -> None:
+    full = {
+        "checksum": checksum(1),
+        "filename": "a.csv",
+        "filepath": "/data/a.csv",
+        "etl_version": "1.0.0",
+        "is_verified": True,
+        "etag": '"abc"',
+        "content_type": "text/csv",
+        "last_modified_server": "Tue, 01 Dec 2026 00:00:00 GMT",
+        "content_length_bytes": 12,
+        "updated_at": "2026-12-01T00:00:00Z",
+    }
+    sparse = {"checksum": checksum(2), "filename": "b", "filepath": "/b", "etl_version": "1"}
+    for format_version in (1, 2):
+        meta = {
+            "format_version": format_version,
+            "process": "extractor",
+            "etl_version": "1.0.0",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-02T00:00:00Z",
+            "revision": 3,
+        }
+        records = {checksum(1): full, checksum(2): sparse}
+        (tmp_path / KEY).write_bytes(orjson.dumps({"metadata": meta, "records": records}))
+        manifest = _manifest(tmp_path)
+        one, two = manifest.records[checksum(1)], manifest.records[checksum(2)]
+        assert (one.content_length_bytes, one.is_verified) == (12, True)
+        assert (two.content_length_bytes, two.is_verified) == (None, False)
+
+
+# --- recording something that is not a regular file --------------------------------------
+
+
+@contextlib.contextmanager
+def _fifo(path: Path) -> Iterator[Path]:
+    """A FIFO with a writer waiting to feed it (so that a reader would not block)."""
+    os.mkfifo(path)
+
+    def feed() -> None:
+        with contextlib.suppress(OSError), open(path, "wb") as f:
+            f.write(b"from a pipe")
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        yield path
+    finally:
+        # Release a writer still waiting for a reader.
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+        writer.join(5)
+
+
+@contextlib.contextmanager
+def _special(kind: str, tmp_path: Path) -> Iterator[Path]:
+    if kind == "device":
+        yield Path("/dev/null")
+    elif kind == "fifo":
+        with _fifo(tmp_path / "pipe") as path:
+            yield path
+    elif kind == "socket":
+        path = tmp_path / "sock"
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))
+            yield path
+    else:
+        path = tmp_path / "folder"
+        path.mkdir()
+        yield path
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "socket", "directory"])
+def test_record_file_refuses_what_is_not_a_regular_file(tmp_path: Path, kind: str) -> None:
+    manifest = _manifest(tmp_path / "manifests")
+    with _special(kind, tmp_path) as path, pytest.raises(NotAFileError) as info:
+        record_file(manifest, str(path))
+    assert isinstance(info.value, NotFoundError)  # as a folder always was
+    assert str(path) in str(info.value)
+    assert "regular file" in str(info.value)
+    assert len(manifest) == 0
+    assert not (tmp_path / "manifests").exists()
+
+
+def test_record_command_refuses_a_device(workdir: Path) -> None:
+    (workdir / "a.csv").write_bytes(b"a")
+    result = cli("record", "a.csv", "/dev/null")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "/dev/null" in result.stderr
+    assert "regular file" in result.stderr
+    assert not (workdir / "manifests").exists()
 
 
 # --- the command line honours ETL_MANIFESTS_CHECKPOINT -------------------------------------
