@@ -21,10 +21,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._forksafe import register_after_fork, renewed
-from .capability import ensure_store_checked
+from .capability import denial_text, ensure_store_checked, reworded
 from .commitlog import CommitInfo, CommitLog
 from .document import format_validation_error
-from .errors import CorruptManifestError, InvalidNameError, InvalidRecordError
+from .errors import (
+    CorruptManifestError,
+    InvalidNameError,
+    InvalidRecordError,
+    PermissionDeniedError,
+)
 from .metadata import ManifestMetadata
 from .policy import CheckpointPolicy
 from .process import ETLProcess, parse_process
@@ -118,11 +123,19 @@ class Manifest:
             check_owner=self._check_owner,
             retry=self.retry,
             policy=self.checkpoint_policy,
-            before_first_write=ensure_store_checked,
+            before_first_write=self._check_store,
         )
         register_after_fork(self, Manifest._after_fork)
         if load:
             self.load()
+
+    def _check_store(self, backend: StorageBackend) -> None:
+        """The store capability check before the first write, with a refusal naming
+        this manifest: that is what the caller was saving."""
+        try:
+            ensure_store_checked(backend)
+        except PermissionDeniedError as exc:
+            raise reworded(exc, f"cannot commit to {self.url}: {denial_text(exc)}") from exc
 
     # --- what the seed promised ------------------------------------------------------
 

@@ -13,7 +13,9 @@ import csv
 import io
 import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,12 +27,17 @@ import pytest
 from cli_support import cli, json_of
 from conftest import checksum, record
 from etl_manifests import (
+    CheckpointPolicy,
     InvalidRecordError,
     Manifest,
     NotAFileError,
     NotFoundError,
+    PermissionDeniedError,
+    check_store,
     open_backend,
 )
+from etl_manifests.storage import PROBE_MARKER
+from etl_manifests.testing import S3Server
 from etl_manifests.tools import record_file
 from torture._support import KEY
 
@@ -258,6 +265,124 @@ def test_record_command_refuses_a_device(workdir: Path) -> None:
     assert "/dev/null" in result.stderr
     assert "regular file" in result.stderr
     assert not (workdir / "manifests").exists()
+
+
+# --- permission errors of the store check name the manifest, not the probe ----------------
+
+
+@contextlib.contextmanager
+def _immutable(folder: Path) -> Iterator[None]:
+    """Nothing can be created in ``folder``, even by root."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("as root, an unwritable folder needs chattr, which is not installed")
+    made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"this filesystem has no immutable attribute: {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_an_unwritable_local_root_is_named_not_the_probe(tmp_path: Path) -> None:
+    root = tmp_path / "manifests"
+    root.mkdir()
+    manifest = _manifest(root)
+    with _immutable(root), pytest.raises(PermissionDeniedError) as info:
+        manifest.add_record(record(1))
+    message = str(info.value)
+    assert PROBE_MARKER not in message
+    assert str(root / KEY) in message
+    assert "permissions" in message
+    assert list(root.iterdir()) == []
+    assert len(manifest) == 1  # kept in memory for the next save
+    assert manifest.dirty
+
+
+def test_an_unwritable_local_root_in_the_cli_is_named(workdir: Path) -> None:
+    (workdir / "manifests").mkdir()
+    (workdir / "a.csv").write_bytes(b"a")
+    with _immutable(workdir / "manifests"):
+        result = cli("record", "a.csv")
+    assert result.exit_code == 1
+    assert PROBE_MARKER not in result.stderr
+    assert str(workdir / "manifests" / KEY) in result.stderr
+
+
+@pytest.mark.s3
+def test_access_denied_to_the_probe_names_the_root_and_manifest(
+    s3_server: S3Server, s3_bucket: str
+) -> None:
+    root = f"s3://{s3_bucket}/manifests"
+    s3_server.faults.add(method="PUT", path_regex=PROBE_MARKER, status=403, times=None)
+    backend = open_backend(root, s3_server.storage_options)
+    with pytest.raises(PermissionDeniedError) as checked:
+        check_store(backend)
+    assert PROBE_MARKER not in str(checked.value)
+    assert root in str(checked.value)
+    manifest = Manifest("extractor", "1.0.0", open_backend(root, s3_server.storage_options))
+    with pytest.raises(PermissionDeniedError) as saved:
+        manifest.add_record(record(1))
+    assert PROBE_MARKER not in str(saved.value)
+    assert f"{root}/{KEY}" in str(saved.value)
+    assert "credentials" in str(saved.value)  # the backend's advice is kept
+
+
+# --- a snapshot that is a symbolic link stays one ------------------------------------------
+
+INLINE = CheckpointPolicy.after_every_commit()
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_a_symlinked_snapshot_is_written_through(tmp_path: Path, relative: bool) -> None:
+    root, elsewhere = tmp_path / "manifests", tmp_path / "shared"
+    elsewhere.mkdir()
+    _manifest(root, checkpoint=INLINE).add_record(record(1))
+    target = elsewhere / KEY
+    shutil.move(root / KEY, target)
+    (root / KEY).symlink_to(os.path.relpath(target, root) if relative else target)
+    manifest = _manifest(root, checkpoint=INLINE)
+    manifest.add_record(record(2))
+    manifest.compact()
+    assert (root / KEY).is_symlink()
+    assert (root / KEY).resolve() == target.resolve()
+    document = json.loads(target.read_bytes())
+    assert set(document["records"]) == {checksum(1), checksum(2)}
+    assert set(_manifest(root).records) == {checksum(1), checksum(2)}
+    leftovers = [p.name for p in (*root.iterdir(), *elsewhere.iterdir()) if ".staged-" in p.name]
+    assert leftovers == []
+
+
+def test_a_link_to_a_snapshot_not_written_yet_gets_it(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "manifests", tmp_path / "shared"
+    root.mkdir()
+    elsewhere.mkdir()
+    (root / KEY).symlink_to(elsewhere / KEY)
+    _manifest(root, checkpoint=INLINE).add_record(record(1))
+    assert (root / KEY).is_symlink()
+    assert list(json.loads((elsewhere / KEY).read_bytes())["records"]) == [checksum(1)]
+
+
+def test_a_symlinked_key_keeps_conditional_writes(tmp_path: Path) -> None:
+    backend = open_backend(str(tmp_path / "root"))
+    (tmp_path / "root").mkdir()
+    (tmp_path / "real.json").write_bytes(b"one")
+    (tmp_path / "root" / "m.json").symlink_to(tmp_path / "real.json")
+    token = backend.read("m.json").version
+    newer = backend.write("m.json", b"two", expect=token)
+    assert (tmp_path / "root" / "m.json").is_symlink()
+    assert (tmp_path / "real.json").read_bytes() == b"two"
+    assert backend.read("m.json").version == newer
+    with pytest.raises(Exception, match="changed since it was read"):
+        backend.write("m.json", b"three", expect=token)
+    assert (tmp_path / "real.json").read_bytes() == b"two"
 
 
 # --- the command line honours ETL_MANIFESTS_CHECKPOINT -------------------------------------
