@@ -98,9 +98,19 @@ class Manifest:
     ) -> None:
         """Open the manifest of ``process`` at ``etl_version`` on ``backend``.
 
+        A ``Manifest`` never reads the environment or a ``.env`` file: it uses exactly
+        its arguments, so ``ETL_MANIFESTS_CHECKPOINT`` has no effect on one built here.
+        The manifests of a :class:`~etl_manifests.ManifestManager` (or
+        :class:`~etl_manifests.ManifestStore`) do follow it, as they follow every
+        ``ETL_MANIFESTS_*`` setting: that is the way to configure manifests from the
+        environment (``ManifestManager.from_config()``, or ``ManifestManager(root,
+        version)`` without ``checkpoint=``). To give one manifest the configured policy,
+        pass ``checkpoint=ETLConfig().checkpoint``.
+
         :param retry: how often a commit tries again when its log epoch closes under it.
         :param checkpoint: when the log is folded into the snapshot, and the retention
-            of folded entries (default :class:`CheckpointPolicy()`).
+            of folded entries (default :class:`CheckpointPolicy()`, whatever
+            ``ETL_MANIFESTS_CHECKPOINT`` says).
         :param load: read the stored manifest now (the default); a manifest that does
             not exist yet starts empty and is created by the first commit.
         :raises CorruptManifestError: the stored manifest cannot be read.
