@@ -123,6 +123,22 @@ def test_stats_and_ls_escape_what_records_and_roots_hold(
     assert "[red]r\\x1bx" in listing
 
 
+def test_verify_table_escapes_the_paths_it_reports(hostile: dict[str, Any]) -> None:
+    result = cli("verify")
+    assert result.exit_code == 1  # the recorded file does not exist
+    assert not [c for c in RAW_CONTROLS if c in result.stdout], repr(result.stdout)
+    assert "/data/\\x1b]0;owned\\x07/c\\x9b31m.csv" in result.stdout
+
+
+def test_an_error_line_escapes_what_it_quotes(workdir: Path) -> None:
+    result = cli("record", "gone\x1b[2J\x9b.csv")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert "\x1b" not in result.stderr
+    assert "\x9b" not in result.stderr
+    assert "gone\\x1b[2J\\x9b.csv" in result.stderr
+
+
 # --- the command line: an empty version, a bad process list --------------------------
 
 

@@ -34,6 +34,7 @@ from ..errors import (
     UnknownSchemeError,
 )
 from ..registry import get_plugin_manager
+from .output import visible
 
 __all__ = ["BUILTIN_COMMANDS", "build_app", "run"]
 
@@ -80,7 +81,8 @@ def _one_line(message: str) -> str:
 
 
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"{PROG}: error: {_one_line(message)}\n")
+    # Messages quote paths and names as given, which may hold terminal escapes.
+    sys.stderr.write(f"{PROG}: error: {visible(_one_line(message))}\n")
     return code
 
 
