@@ -48,7 +48,7 @@ from .errors import (
     StorageError,
     UnsupportedStoreError,
 )
-from .storage import ABSENT, PROBE_MARKER, Expect, StorageBackend, probe_key
+from .storage import ABSENT, PROBE_MARKER, STAGING_MARKER, Expect, StorageBackend, probe_key
 
 __all__ = ["StoreReport", "check_store", "ensure_store_checked"]
 
@@ -219,9 +219,12 @@ def _probe(backend: StorageBackend, mode: str | None) -> StoreReport:
     return StoreReport(backend.root, create_refused, stale_refused, tuple(problems), mode)
 
 
-# The probe's key in a backend's message, with a leading "/" and the local lock file's
-# dots, so that what is left names the root.
-_PROBE_NAME = re.compile(rf"/?\.?{re.escape(PROBE_MARKER)}[0-9a-f]{{32}}(?:\.lock)?")
+# The probe's key in a backend's message, with a leading "/", the local lock file's dots
+# and a staged copy's suffix, so that what is left names the root.
+_PROBE_NAME = re.compile(
+    rf"/?\.?{re.escape(PROBE_MARKER)}[0-9a-f]{{32}}"
+    rf"(?:{re.escape(STAGING_MARKER)}[0-9a-f]{{32}}|\.lock)?"
+)
 
 
 def _denied(backend: StorageBackend, exc: PermissionDeniedError) -> PermissionDeniedError:

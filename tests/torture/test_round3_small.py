@@ -36,7 +36,8 @@ from etl_manifests import (
     check_store,
     open_backend,
 )
-from etl_manifests.storage import PROBE_MARKER
+from etl_manifests.backends.memory import MemoryBackend
+from etl_manifests.storage import PROBE_MARKER, Expect, staging_key
 from etl_manifests.testing import S3Server
 from etl_manifests.tools import record_file
 from torture._support import KEY
@@ -349,6 +350,30 @@ def test_access_denied_to_the_probe_names_the_root_and_manifest(
     assert PROBE_MARKER not in str(saved.value)
     assert f"{root}/{KEY}" in str(saved.value)
     assert "credentials" in str(saved.value)  # the backend's advice is kept
+
+
+class _DeniedBelowRoot(MemoryBackend):
+    """Refuses writes below its root the way object stores word it, naming the key a
+    write used: the probe's own, its staged copy's, or a local lock file beside it."""
+
+    def __init__(self, named: str) -> None:
+        super().__init__("memory://denied")
+        self.named = named
+
+    def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
+        shown = {"key": key, "staged": staging_key(key), "lock": f".{key}.lock"}[self.named]
+        raise PermissionDeniedError(f"access denied to {self.url(shown)}; check the policy")
+
+
+@pytest.mark.parametrize("named", ["key", "staged", "lock"])
+def test_a_refused_probe_is_reported_for_the_root(named: str) -> None:
+    backend = _DeniedBelowRoot(named)
+    with pytest.raises(PermissionDeniedError) as info:
+        check_store(backend)
+    message = str(info.value)
+    assert PROBE_MARKER not in message
+    assert "staged" not in message
+    assert message.startswith(f"access denied to {backend.root}; check the policy")
 
 
 # --- a snapshot that is a symbolic link stays one ------------------------------------------
