@@ -71,6 +71,7 @@ from ..errors import (
 from ..hookspecs import RegisterBackend, hookimpl
 from ..storage import (
     ABSENT,
+    STAGING_MARKER,
     Blob,
     Expect,
     ObjectInfo,
@@ -258,7 +259,7 @@ class LocalBackend(StorageBackend):
                     return _token(written)
             # Locked by the key's own path, which every writer of this key uses.
             with self._locked(path):
-                return self._commit(key, path, dest, staged, expect)
+                return self._commit(key, path, staged, expect)
         finally:
             if not published:
                 staged.unlink(missing_ok=True)
@@ -278,9 +279,11 @@ class LocalBackend(StorageBackend):
         _fsync_dir(path.parent)
         return True
 
-    def _commit(self, key: str, path: Path, dest: Path, staged: Path, expect: Expect) -> str:
-        """Replace ``dest`` (``path``, or the file a link at ``path`` names) with
-        ``staged`` if the stored identity is ``expect``."""
+    def _commit(self, key: str, path: Path, staged: Path, expect: Expect) -> str:
+        """Replace the file ``staged`` was staged for with it, if the stored identity of
+        ``path`` is ``expect``. That file is ``path``, or the one a link at ``path``
+        names: ``staged`` sits beside it and is named after it."""
+        dest = staged.with_name(staged.name.rpartition(STAGING_MARKER)[0])
         try:
             current: os.stat_result | None = os.stat(path)
         except FileNotFoundError:
