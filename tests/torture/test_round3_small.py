@@ -28,6 +28,7 @@ from cli_support import cli, json_of
 from conftest import checksum, record
 from etl_manifests import (
     CheckpointPolicy,
+    ConflictError,
     InvalidRecordError,
     Manifest,
     NotAFileError,
@@ -37,6 +38,7 @@ from etl_manifests import (
     open_backend,
 )
 from etl_manifests.backends.memory import MemoryBackend
+from etl_manifests.cli.output import visible
 from etl_manifests.storage import PROBE_MARKER, Expect, staging_key
 from etl_manifests.testing import S3Server
 from etl_manifests.tools import record_file
@@ -104,6 +106,12 @@ def test_show_csv_escapes_control_characters(hostile: dict[str, Any]) -> None:
     assert row["filename"] == "a\\x1b[2Jb[bold red]x[/]:smile:.csv"
     assert row["etag"] == "e\\r\\ntag"
     assert row["last_modified_server"] == "Tue\\x00, 01 Dec 2026"
+
+
+def test_visible_escapes_what_reorders_or_breaks_a_line() -> None:
+    text = "a\u202eb\u2066c\u2028d\te\x7ff\x85g\\h"
+    assert visible(text) == "a\\u202eb\\u2066c\\u2028d\\te\\x7ff\\x85g\\h"
+    assert visible("day_1.csv ünïcode 😄") == "day_1.csv ünïcode 😄"
 
 
 def test_show_json_keeps_the_exact_values(hostile: dict[str, Any]) -> None:
@@ -421,7 +429,7 @@ def test_a_symlinked_key_keeps_conditional_writes(tmp_path: Path) -> None:
     assert (tmp_path / "root" / "m.json").is_symlink()
     assert (tmp_path / "real.json").read_bytes() == b"two"
     assert backend.read("m.json").version == newer
-    with pytest.raises(Exception, match="changed since it was read"):
+    with pytest.raises(ConflictError, match="changed since it was read"):
         backend.write("m.json", b"three", expect=token)
     assert (tmp_path / "real.json").read_bytes() == b"two"
 
