@@ -34,14 +34,21 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from .errors import AlreadyExistsError, ConflictError, StorageError, UnsupportedStoreError
-from .storage import ABSENT, Expect, StorageBackend, probe_key
+from .errors import (
+    AlreadyExistsError,
+    ConflictError,
+    PermissionDeniedError,
+    StorageError,
+    UnsupportedStoreError,
+)
+from .storage import ABSENT, PROBE_MARKER, STAGING_MARKER, Expect, StorageBackend, probe_key
 
 __all__ = ["StoreReport", "check_store", "ensure_store_checked"]
 
@@ -105,8 +112,10 @@ def check_store(backend: StorageBackend) -> StoreReport:
     meanwhile never switch protocol. A passing report is remembered for
     :func:`ensure_store_checked`; a failing one forgets any earlier success.
 
-    :raises StorageError: the store could not be probed at all (no bucket, no
-        permission to write or read below the root, unreachable); nothing is cached.
+    :raises PermissionDeniedError: the store refused to let the probe be written or
+        read; the message names the root, not the probe's hidden key.
+    :raises StorageError: the store could not be probed at all (no bucket,
+        unreachable); nothing is cached.
     """
     state = _state_of(backend)
     with state.lock:
@@ -203,9 +212,42 @@ def _probe(backend: StorageBackend, mode: str | None) -> StoreReport:
             stale_refused = _probe_replace(backend, key, stored.version, third, fourth, problems)
     except UnsupportedStoreError as exc:
         problems.append(f"the store refused a conditional write as unsupported ({exc})")
+    except PermissionDeniedError as exc:
+        raise _denied(backend, exc) from exc
     finally:
         _remove(backend, key, where)
     return StoreReport(backend.root, create_refused, stale_refused, tuple(problems), mode)
+
+
+# The probe's key in a backend's message, with a leading "/", the local lock file's dots
+# and a staged copy's suffix, so that what is left names the root.
+_PROBE_NAME = re.compile(
+    rf"/?\.?{re.escape(PROBE_MARKER)}[0-9a-f]{{32}}"
+    rf"(?:{re.escape(STAGING_MARKER)}[0-9a-f]{{32}}|\.lock)?"
+)
+
+
+def _denied(backend: StorageBackend, exc: PermissionDeniedError) -> PermissionDeniedError:
+    """The refusal of a probe write or read, told about the root: the probe's hidden key
+    is ours, and who reads the message knows the root (or the manifest) only."""
+    detail = _PROBE_NAME.sub("", denial_text(exc))
+    return reworded(
+        exc,
+        f"{detail} (found by the store check, which writes, reads and deletes one "
+        f"object under {backend.root} before the first save there)",
+    )
+
+
+def denial_text(exc: PermissionDeniedError) -> str:
+    """The message of ``exc`` without the ``[Errno N]`` that ``str`` puts before it."""
+    return exc.strerror if exc.errno is not None and exc.strerror else str(exc)
+
+
+def reworded(exc: PermissionDeniedError, message: str) -> PermissionDeniedError:
+    """A :class:`PermissionDeniedError` like ``exc`` (same errno) saying ``message``."""
+    if exc.errno is None:
+        return PermissionDeniedError(message)
+    return PermissionDeniedError(exc.errno, message)
 
 
 def _judge_create(refusal: ConflictError | None, kept: bool, problems: list[str]) -> bool:

@@ -28,7 +28,8 @@ variable                           meaning
 
 A value that cannot be used raises :class:`~etl_manifests.errors.ConfigurationError`
 (:class:`~etl_manifests.errors.BackendConfigurationError` for the storage options) naming
-the variable and where it was found, never quoting the value, which may hold credentials.
+the variable and where it was found, never quoting the value, which may hold credentials
+(only a process name that breaks the naming rule is quoted, to say which one).
 """
 
 from __future__ import annotations
@@ -169,23 +170,38 @@ def _error_class(field: str) -> type[ConfigurationError]:
     return BackendConfigurationError if field == "storage_options" else ConfigurationError
 
 
+# Settings whose messages may quote what was wrong: names, never credentials.
+_QUOTED = frozenset({"processes"})
+
+
 def _invalid_setting(exc: ValidationError) -> ConfigurationError:
     problems = []
     fields = []
-    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+    for error in exc.errors(include_url=False, include_input=False):
         field = ".".join(str(part) for part in error["loc"]) or "settings"
         top = str(error["loc"][0]) if error["loc"] else field
         fields.append(top)
         expected = _EXPECTED.get(top)
         problems.append(
-            f"{field} ({_PREFIX}{top.upper()}): {error['msg']}"
+            f"{field} ({_PREFIX}{top.upper()}): {_problem(error)}"
             + (f"; it must be {expected}" if expected else "")
         )
-    return _error_class("storage_options" if "storage_options" in fields else "")(
-        "invalid etl-manifests setting: "
-        + "; ".join(problems)
-        + ". The value is not shown because it may hold credentials."
+    hidden = (
+        ""
+        if _QUOTED.issuperset(fields)
+        else " The value is not shown because it may hold credentials."
     )
+    return _error_class("storage_options" if "storage_options" in fields else "")(
+        "invalid etl-manifests setting: " + "; ".join(problems) + "." + hidden
+    )
+
+
+def _problem(error: Any) -> str:
+    """What is wrong, in words: our own validators' message without pydantic's
+    ``Value error,`` prefix."""
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    return str(error["msg"])
 
 
 def _unparsable_setting(exc: SettingsError, env_files: list[Path]) -> ConfigurationError:

@@ -160,6 +160,7 @@ def validate_rows(data: bytes) -> dict[str, Row]:
 # Plain-language rules for fields whose raw pydantic message is a regex or a union.
 _FIELD_RULES = {
     "checksum": "must be a SHA-256 hex digest (64 characters 0-9, a-f)",
+    "filename": "must be a non-empty string without NUL characters",
     "filepath": "must be an absolute path or a URL such as s3://bucket/key",
 }
 

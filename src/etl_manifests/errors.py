@@ -34,6 +34,7 @@ __all__ = [
     "ManagerConfigurationError",
     "ManifestError",
     "MissingDependencyError",
+    "NotAFileError",
     "NotFoundError",
     "PermissionDeniedError",
     "RevisionLimitError",
@@ -118,7 +119,8 @@ class ConfigurationError(ManifestError, ValueError):
     """A setting (environment variable, ``.env`` entry or ``ETLConfig`` argument) is invalid.
 
     The message names the setting, where it was found and what is wrong with it, never
-    its value: settings may hold credentials.
+    its value, since settings may hold credentials; only a process name that breaks the
+    naming rule is quoted. The command line treats it as a usage error (exit code 2).
     """
 
 
@@ -164,6 +166,15 @@ class StorageError(ManifestError, OSError):
 
 class NotFoundError(StorageError, FileNotFoundError):
     """The object (or its bucket) does not exist."""
+
+
+class NotAFileError(NotFoundError):
+    """The path names something that is not a regular file: a folder, a device such as
+    ``/dev/null``, a FIFO or a socket. Nothing was read or recorded.
+
+    A :class:`NotFoundError` because there is no file to record at that path (folders
+    always raised that); only regular files have contents that hash the same twice.
+    """
 
 
 class BucketNotFoundError(NotFoundError):

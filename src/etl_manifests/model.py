@@ -21,13 +21,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._forksafe import register_after_fork, renewed
-from .capability import ensure_store_checked
+from .capability import denial_text, ensure_store_checked, reworded
 from .commitlog import CommitInfo, CommitLog
 from .document import format_validation_error
 from .errors import (
     CorruptManifestError,
     InvalidNameError,
     InvalidRecordError,
+    PermissionDeniedError,
     SaveRetriesExhaustedError,
 )
 from .metadata import ManifestMetadata
@@ -100,9 +101,19 @@ class Manifest:
     ) -> None:
         """Open the manifest of ``process`` at ``etl_version`` on ``backend``.
 
+        A ``Manifest`` never reads the environment or a ``.env`` file: it uses exactly
+        its arguments, so ``ETL_MANIFESTS_CHECKPOINT`` has no effect on one built here.
+        The manifests of a :class:`~etl_manifests.ManifestManager` (or
+        :class:`~etl_manifests.ManifestStore`) do follow it, as they follow every
+        ``ETL_MANIFESTS_*`` setting: that is the way to configure manifests from the
+        environment (``ManifestManager.from_config()``, or ``ManifestManager(root,
+        version)`` without ``checkpoint=``). To give one manifest the configured policy,
+        pass ``checkpoint=ETLConfig().checkpoint``.
+
         :param retry: how often a commit tries again when its log epoch closes under it.
         :param checkpoint: when the log is folded into the snapshot, and the retention
-            of folded entries (default :class:`CheckpointPolicy()`).
+            of folded entries (default :class:`CheckpointPolicy()`, whatever
+            ``ETL_MANIFESTS_CHECKPOINT`` says).
         :param load: read the stored manifest now (the default); a manifest that does
             not exist yet starts empty and is created by the first commit.
         :raises CorruptManifestError: the stored manifest cannot be read.
@@ -125,11 +136,19 @@ class Manifest:
             check_owner=self._check_owner,
             retry=self.retry,
             policy=self.checkpoint_policy,
-            before_first_write=ensure_store_checked,
+            before_first_write=self._check_store,
         )
         register_after_fork(self, Manifest._after_fork)
         if load:
             self.load()
+
+    def _check_store(self, backend: StorageBackend) -> None:
+        """The store capability check before the first write, with a refusal naming
+        this manifest: that is what the caller was saving."""
+        try:
+            ensure_store_checked(backend)
+        except PermissionDeniedError as exc:
+            raise reworded(exc, f"cannot commit to {self.url}: {denial_text(exc)}") from exc
 
     # --- what the seed promised ------------------------------------------------------
 

@@ -18,6 +18,8 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    Strict,
+    StrictBool,
     StringConstraints,
     model_validator,
 )
@@ -34,9 +36,15 @@ Checksum = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$", to_low
 # An absolute POSIX path, an absolute Windows path (drive or UNC), or a URL with a scheme;
 # never a NUL, which no filesystem or URL allows.
 _LOCATION_PATTERN = r"^(?:/|[A-Za-z]:[\\/]|\\\\|[A-Za-z][A-Za-z0-9+.-]+://)[^\x00]*$"
+# Any text without a NUL: file names, like paths, never hold one.
+_NO_NUL_PATTERN = r"^[^\x00]*$"
 
 #: Largest ``content_length_bytes``: what JSON readers commonly hold as a signed 64-bit int.
 MAX_CONTENT_LENGTH = 2**63 - 1
+
+# Strict: True is not 1, nor "12" twelve. Stored documents are JSON, where a size is an
+# integer already, so strictness refuses nothing an earlier release wrote.
+_Length = Annotated[int, Strict(), Field(ge=0, le=MAX_CONTENT_LENGTH)]
 
 # Text fields a caller fills freely; each must be encodable as UTF-8 to be stored.
 _TEXT_FIELDS = (
@@ -96,23 +104,25 @@ class ManifestRecord(BaseModel):
 
     checksum: Checksum
     """SHA-256 of the file, lower-case hex. The record's key in ``Manifest.records``."""
-    filename: Annotated[str, StringConstraints(min_length=1)]
-    """The name of the file."""
+    filename: Annotated[str, StringConstraints(min_length=1, pattern=_NO_NUL_PATTERN)]
+    """The name of the file; never holds a NUL, as :attr:`filepath` cannot."""
     filepath: Location
     """Absolute local path or object-store URL of the stored file."""
     etl_version: Annotated[str, StringConstraints(min_length=1)]
     """Version of the ETL that produced the record; ``add_record`` defaults it to the
     manifest's ETL version."""
-    is_verified: bool = False
-    """Whether a post-download verification check was run."""
+    is_verified: StrictBool = False
+    """Whether a post-download verification check was run: ``True`` or ``False`` only
+    (not ``1`` or ``"yes"``)."""
     etag: str | None = None
     """The ``ETag`` response header of the download, if any."""
     content_type: str | None = None
     """The ``Content-Type`` response header of the download, if any."""
     last_modified_server: str | None = None
     """The ``Last-Modified`` response header of the download, verbatim."""
-    content_length_bytes: Annotated[int, Field(ge=0, le=MAX_CONTENT_LENGTH)] | None = None
-    """The ``Content-Length`` response header of the download."""
+    content_length_bytes: _Length | None = None
+    """The ``Content-Length`` response header of the download, as an ``int`` (not a bool,
+    a float or a string of digits: parse the header first)."""
     updated_at: AwareDatetime = Field(default_factory=_utcnow)
     """When the record was last updated; timezone-aware, stored in UTC (other offsets are
     converted, keeping the instant), defaults to now. When two writers store the same

@@ -23,11 +23,10 @@ from torture._support import ETL_VERSION, Target
 pytestmark = pytest.mark.torture
 
 HEX = "0123456789abcdefABCDEF"
-# Text without NUL (not allowed in paths) and, as hypothesis does by default, without
-# lone surrogates (rejected or unencodable; see test_bad_input).
-path_text = st.text(
-    st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=40
-)
+# Text without NUL (not allowed in paths or file names) and, as hypothesis does by
+# default, without lone surrogates (rejected or unencodable; see test_bad_input).
+name_characters = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])
+path_text = st.text(name_characters, max_size=40)
 
 checksums = st.text(HEX, min_size=64, max_size=64)
 filepaths = st.one_of(
@@ -67,7 +66,7 @@ optional_text = st.none() | st.text(max_size=30)
 records = st.fixed_dictionaries(
     {
         "checksum": checksums,
-        "filename": st.text(min_size=1, max_size=40),
+        "filename": st.text(name_characters, min_size=1, max_size=40),
         "filepath": filepaths,
     },
     optional={

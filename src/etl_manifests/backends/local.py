@@ -31,6 +31,14 @@ is given at all is refused with :class:`StorageError` rather than trusted. One c
 outside this: a key deleted and created again within one timestamp step may get back the
 identity it had before the delete (the library never re-creates a key it deleted).
 
+Symbolic links: a replace of a key that is a symbolic link (a snapshot kept elsewhere and
+linked into the root) writes through it. The staged file goes beside the file the link
+names, through any chain of links, and is renamed over that file, so the link stays a link
+and the rename stays within one folder. The lock is taken beside the link, so every writer
+must reach the file through the same key. A create (``expect=ABSENT``) follows the link
+too: a link that names no file yet is a key not stored yet (reads raise
+:class:`NotFoundError`), and the create makes the file it names.
+
 Writers in different processes on one machine are serialized by the lock. On network
 filesystems the guarantees hold only where ``flock``, ``link`` and ``rename`` are honoured
 across clients (see docs/guarantees.md).
@@ -63,6 +71,7 @@ from ..errors import (
 from ..hookspecs import RegisterBackend, hookimpl
 from ..storage import (
     ABSENT,
+    STAGING_MARKER,
     Blob,
     Expect,
     ObjectInfo,
@@ -92,12 +101,12 @@ def _token(st: os.stat_result) -> str:
     return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
 
 
-def _storage_error(exc: OSError, where: str, doing: str) -> StorageError:
+def _storage_error(exc: OSError, where: str, doing: str, whose: str = "the file's") -> StorageError:
     """Our error for an OS error on ``where``, keeping the errno and naming the file."""
     reason = exc.strerror or type(exc).__name__
     if isinstance(exc, PermissionError):
         return PermissionDeniedError(
-            exc.errno, f"cannot {doing} {where}: {reason}; check the file's permissions"
+            exc.errno, f"cannot {doing} {where}: {reason}; check {whose} permissions"
         )
     return StorageError(exc.errno, f"cannot {doing} {where}: {reason}")
 
@@ -129,6 +138,14 @@ def _lock_error(exc: OSError, lock_path: Path) -> StorageError:
         exc.errno,
         f"cannot open the lock file {lock_path}: {reason}; the manifest itself was not touched",
     )
+
+
+def _through_link(path: Path) -> Path:
+    """Where a replace of ``path`` lands: the file that a symbolic link at ``path``
+    names, through any chain of links, so that the link stays a link; else ``path``."""
+    if not path.is_symlink():
+        return path
+    return Path(os.path.realpath(path))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -169,6 +186,13 @@ class LocalBackend(StorageBackend):
     def _path(self, key: str) -> Path:
         return self._dir / key
 
+    def _error(self, exc: OSError, key: str, doing: str) -> StorageError:
+        """Our error for ``exc``, naming the key's file, or the root for the store
+        check's probe: the probe's hidden name means nothing to whoever reads it."""
+        if is_probe_key(key):
+            return _storage_error(exc, f"files in {self.root}", doing, "the folder's")
+        return _storage_error(exc, self.url(key), doing)
+
     @contextmanager
     def _locked(self, path: Path) -> Iterator[None]:
         lock_path = path.with_name(f".{path.name}.lock")
@@ -198,7 +222,7 @@ class LocalBackend(StorageBackend):
         except (FileNotFoundError, NotADirectoryError):
             raise NotFoundError(f"no manifest at {self.url(key)}") from None
         except OSError as exc:
-            raise _storage_error(exc, self.url(key), "read") from None
+            raise self._error(exc, key, "read") from None
 
     def write(self, key: str, data: bytes, *, expect: Expect = None) -> str:
         path = self._path(key)
@@ -208,10 +232,11 @@ class LocalBackend(StorageBackend):
             # Some of our own errors are OSErrors too (AlreadyExistsError, ...).
             if isinstance(exc, ManifestError):
                 raise
-            raise _storage_error(exc, self.url(key), "write") from None
+            raise self._error(exc, key, "write") from None
 
     def _write(self, key: str, path: Path, data: bytes, expect: Expect) -> str:
-        staged = Path(staging_key(str(path)))
+        dest = _through_link(path)
+        staged = Path(staging_key(str(dest)))
         published = False
         try:
             # The slow part (writing and syncing the bytes) happens outside the lock.
@@ -229,9 +254,10 @@ class LocalBackend(StorageBackend):
                 # identity, even if another writer replaces ``path`` right after.
                 written = os.fstat(f.fileno())
             if expect is ABSENT:
-                published = self._create(key, path, staged)
+                published = self._create(key, dest, staged)
                 if published:
                     return _token(written)
+            # Locked by the key's own path, which every writer of this key uses.
             with self._locked(path):
                 return self._commit(key, path, staged, expect)
         finally:
@@ -254,6 +280,10 @@ class LocalBackend(StorageBackend):
         return True
 
     def _commit(self, key: str, path: Path, staged: Path, expect: Expect) -> str:
+        """Replace the file ``staged`` was staged for with it, if the stored identity of
+        ``path`` is ``expect``. That file is ``path``, or the one a link at ``path``
+        names: ``staged`` sits beside it and is named after it."""
+        dest = staged.with_name(staged.name.rpartition(STAGING_MARKER)[0])
         try:
             current: os.stat_result | None = os.stat(path)
         except FileNotFoundError:
@@ -263,8 +293,8 @@ class LocalBackend(StorageBackend):
         if isinstance(expect, str) and (current is None or _token(current) != expect):
             raise ConflictError(f"{self.url(key)} changed since it was read")
         st = os.stat(staged) if current is None else self._stamp(staged, current.st_mtime_ns)
-        os.replace(staged, path)
-        _fsync_dir(path.parent)
+        os.replace(staged, dest)
+        _fsync_dir(dest.parent)
         return _token(st)
 
     def _stamp(self, staged: Path, floor: int) -> os.stat_result:
@@ -295,13 +325,13 @@ class LocalBackend(StorageBackend):
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
-                raise _storage_error(exc, self.url(key), "delete") from None
+                raise self._error(exc, key, "delete") from None
             return
         with self._locked(path):
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
-                raise _storage_error(exc, self.url(key), "delete") from None
+                raise self._error(exc, key, "delete") from None
             if is_probe_key(key):
                 # The store check's key is used by one caller only (storage.probe_key):
                 # nobody can be waiting on its lock, so the lock file can go too.

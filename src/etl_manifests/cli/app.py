@@ -7,7 +7,8 @@ conventions every command shares.
   unless ``--debug`` (or ``ETL_MANIFESTS_DEBUG=1``) is given.
 * Exit codes: 0 success; 1 the work failed (``verify`` found missing or changed files,
   a download failed, the store failed); 2 a usage error (bad option or argument,
-  unusable root, ETL version or process, a missing optional package); 130 interrupted.
+  unusable root, ETL version or process, an invalid ``ETL_MANIFESTS_*`` setting, a
+  missing optional package); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typer.core import TyperGroup
 
 from .. import __version__
 from ..errors import (
-    BackendConfigurationError,
     BackendRegistrationError,
+    ConfigurationError,
     InvalidNameError,
     ManifestError,
     MissingDependencyError,
@@ -33,6 +34,7 @@ from ..errors import (
     UnknownSchemeError,
 )
 from ..registry import get_plugin_manager
+from .output import visible
 
 __all__ = ["BUILTIN_COMMANDS", "build_app", "run"]
 
@@ -55,7 +57,7 @@ _USAGE_ERRORS = (
     InvalidNameError,
     UnknownProcessError,
     UnknownSchemeError,
-    BackendConfigurationError,
+    ConfigurationError,  # settings, and roots or storage options a backend cannot use
     BackendRegistrationError,
     MissingDependencyError,
 )
@@ -80,7 +82,8 @@ def _one_line(message: str) -> str:
 
 
 def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"{PROG}: error: {_one_line(message)}\n")
+    # Messages quote paths and names as given, which may hold terminal escapes.
+    sys.stderr.write(f"{PROG}: error: {visible(_one_line(message))}\n")
     return code
 
 

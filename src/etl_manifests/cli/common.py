@@ -5,15 +5,14 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from ..config import ETLConfig
-from ..errors import BackendConfigurationError
 from ..model import Manifest
+from ..policy import CheckpointPolicy
 from ..process import ETLProcess
 from ..record import ManifestRecord
 from ..registry import open_backend, split_scheme
@@ -78,24 +77,25 @@ class Target:
     root: str
     etl_version: str
     storage_options: dict[str, Any]
+    checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)
 
     @classmethod
     def resolve(cls, root: str | None, etl_version: str | None) -> Target:
-        """Options win; ``ETL_MANIFESTS_*`` (and a ``.env`` file) fill the rest."""
-        try:
-            config = ETLConfig()
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            field = ".".join(str(p) for p in problem["loc"])
-            raise BackendConfigurationError(
-                f"ETL_MANIFESTS_{field.upper()} is not valid ({problem['msg']}); fix or unset it"
-            ) from None
+        """Options win; ``ETL_MANIFESTS_*`` (and a ``.env`` file) fill the rest.
+
+        An option given empty (``-e ''``) is used as given, and refused where it is
+        opened, as the API refuses it; only an option not given falls back.
+
+        :raises ConfigurationError: a setting is invalid (a usage error, exit code 2).
+        """
+        config = ETLConfig()
         if root is not None:
             config = config.model_copy(update={"manifests_dir": root})
         return cls(
             root=config.get_manifests_dir(),
-            etl_version=etl_version or config.version,
+            etl_version=config.version if etl_version is None else etl_version,
             storage_options=dict(config.storage_options),
+            checkpoint=config.checkpoint,
         )
 
     def backend(self) -> StorageBackend:
@@ -103,8 +103,11 @@ class Target:
         return open_backend(self.root, self.storage_options)
 
     def manifest(self, process: ETLProcess, *, load: bool = True) -> Manifest:
-        """The manifest of ``process`` at this target's ETL version."""
-        return Manifest(process, self.etl_version, self.backend(), load=load)
+        """The manifest of ``process`` at this target's ETL version, committing with the
+        checkpoint policy of ``ETL_MANIFESTS_CHECKPOINT``."""
+        return Manifest(
+            process, self.etl_version, self.backend(), checkpoint=self.checkpoint, load=load
+        )
 
     def file_options(self) -> StorageOptions:
         """fsspec options for files on the manifests' own store (same credentials and

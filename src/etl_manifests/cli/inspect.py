@@ -6,8 +6,8 @@ from collections import Counter
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..catalog import snapshot_sizes
 from ..errors import ManifestError
@@ -16,7 +16,7 @@ from ..process import ETLProcess
 from ..record import ManifestRecord
 from ..storage import StorageBackend
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, select
-from .output import human_size, print_csv, print_json, print_jsonl, stdout
+from .output import cell, human_size, print_csv, print_json, print_jsonl, stdout
 
 __all__ = ["register"]
 
@@ -48,8 +48,9 @@ def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
     table = Table("process", "version", "records", "data", "revision", "updated (UTC)", "manifest")
     for row in rows:
         if "error" in row:
+            unreadable = Text("unreadable", style="red")
             table.add_row(
-                row["process"], row["etl_version"], "[red]unreadable[/red]", "", "", "", row["url"]
+                row["process"], row["etl_version"], unreadable, "", "", "", cell(row["url"])
             )
             continue
         table.add_row(
@@ -62,7 +63,10 @@ def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
             human_size(row["document_bytes"]),
         )
     console = stdout()
-    console.print(table) if rows else console.print(f"no manifests under {target.root}")
+    if rows:
+        console.print(table)
+        return
+    console.print(Text("no manifests under ").append(cell(target.root)))
 
 
 def _row(backend: StorageBackend, process: str, version: str, size: int | None) -> dict[str, Any]:
@@ -121,15 +125,17 @@ def show(
         for r in records:
             table.add_row(
                 r.checksum[:12],
-                escape(r.filename),
+                cell(r.filename),
                 human_size(r.content_length_bytes),
                 "yes" if r.is_verified else "no",
                 r.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
-                escape(r.filepath),
+                cell(r.filepath),
             )
         console = stdout()
         console.print(table)
-        console.print(f"{len(records)} of {len(manifest)} records in {manifest.url}")
+        console.print(
+            Text(f"{len(records)} of {len(manifest)} records in ").append(cell(manifest.url))
+        )
 
 
 def stats(
@@ -168,5 +174,5 @@ def stats(
             value = human_size(value)
         elif key == "content_types":
             value = ", ".join(f"{k} ({n})" for k, n in value.items()) or "-"
-        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+        table.add_row(key.replace("_", " "), cell("-" if value is None else str(value)))
     stdout().print(table)

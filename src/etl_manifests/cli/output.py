@@ -1,10 +1,19 @@
 """Printing: results on stdout (tables for people, plain JSON/JSONL/CSV for programs),
-messages and progress on stderr, progress only when stderr is a terminal."""
+messages and progress on stderr, progress only when stderr is a terminal.
+
+Text that comes from records or roots (file names, paths, response headers) can hold
+anything, including escape sequences that would clear a terminal or retitle its window,
+and text that rich would read as markup (``[red]``) or emoji codes (``:smile:``). Tables
+and CSV show such text through :func:`visible` (control characters as ``\\xNN``
+escapes) and tables through :func:`cell` (never parsed as markup); JSON output keeps the
+exact values, escaped by JSON itself.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,8 +21,19 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
-__all__ = ["human_size", "print_csv", "print_json", "print_jsonl", "progress", "stderr", "stdout"]
+__all__ = [
+    "cell",
+    "human_size",
+    "print_csv",
+    "print_json",
+    "print_jsonl",
+    "progress",
+    "stderr",
+    "stdout",
+    "visible",
+]
 
 
 # Width for tables written to a file or a pipe: wide enough not to cut paths short.
@@ -44,12 +64,44 @@ def print_jsonl(rows: list[dict[str, Any]]) -> None:
         sys.stdout.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
 
 
+# C0 controls, DEL and C1 controls (a terminal obeys all of them: ESC starts sequences,
+# 0x9b is a one-byte CSI), line and paragraph separators, and the bidirectional
+# overrides and isolates that make text display in another order than it is stored.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def visible(text: str) -> str:
+    """``text`` with every character a terminal would act on written as an escape:
+    ``\\x1b`` for ESC, ``\\t``, ``\\n``, ``\\r``, ``\\u202e`` for a bidirectional
+    override. Other characters, backslashes included, stay as they are."""
+    return _UNSAFE.sub(_escaped, text)
+
+
+def cell(text: str) -> Text:
+    """``text`` for a rich table or ``print``: :func:`visible`, and never read as markup,
+    emoji codes or highlighted."""
+    return Text(visible(text))
+
+
 def print_csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
-    """CSV with a header row on stdout."""
+    """CSV with a header row on stdout; text values pass through :func:`visible`."""
     writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    return visible(value) if isinstance(value, str) else value
 
 
 def human_size(size: int | None) -> str:

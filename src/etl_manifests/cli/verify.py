@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..process import ETLProcess
 from ..tools import verify as verify_files
@@ -19,7 +19,7 @@ from .common import (
     WorkersOption,
     select,
 )
-from .output import print_json, progress, stdout
+from .output import cell, print_json, progress, stdout
 
 __all__ = ["register"]
 
@@ -80,14 +80,15 @@ def verify(
         if report.problems:
             table = Table("problem", "file", "detail")
             for p in report.problems:
-                table.add_row(f"[red]{p.kind.value}[/red]", escape(p.filepath), escape(p.detail))
+                table.add_row(f"[red]{p.kind.value}[/red]", cell(p.filepath), cell(p.detail))
             console.print(table)
         checked = "size and checksum" if rehash else "size"
-        console.print(
+        unreadable = len(report.problems) - len(report.missing) - len(report.changed)
+        summary = Text(
             f"{report.checked} checked ({checked}): {len(report.passed)} ok, "
             f"{len(report.missing)} missing, {len(report.changed)} changed, "
-            f"{len(report.problems) - len(report.missing) - len(report.changed)} unreadable; "
-            f"is_verified changed on {report.marked} ({manifest.url})"
+            f"{unreadable} unreadable; is_verified changed on {report.marked} ("
         )
+        console.print(summary.append(cell(manifest.url)).append(")"))
     if not report.ok:
         raise typer.Exit(1)

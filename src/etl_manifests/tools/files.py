@@ -34,6 +34,7 @@ from ..errors import (
     BackendConfigurationError,
     ManifestError,
     MissingDependencyError,
+    NotAFileError,
     NotFoundError,
     TransferError,
 )
@@ -122,15 +123,16 @@ class FileInfo:
 def stat(urlpath: str, storage_options: StorageOptions | None = None) -> FileInfo:
     """Ask the store about ``urlpath`` (one HEAD request on HTTP and object stores).
 
-    :raises NotFoundError: nothing is there (or it is a folder).
+    :raises NotAFileError: something other than a regular file is there: a folder, a
+        device, a FIFO or a socket (local paths only; stores hold only files).
+    :raises NotFoundError: nothing is there.
     :raises TransferError: the store could not be asked.
     """
     fs, path = filesystem(urlpath, storage_options)
     with _translated(urlpath):
         fs.invalidate_cache(path)  # a listing cached earlier must not hide a change
         info = fs.info(path)
-    if info.get("type") == "directory":
-        raise NotFoundError(f"{redact(urlpath)} is a folder; give the path of a file")
+    _check_regular(urlpath, info)
     return FileInfo(
         location=location(fs, urlpath, path),
         filename=_filename(urlpath),
@@ -138,6 +140,23 @@ def stat(urlpath: str, storage_options: StorageOptions | None = None) -> FileInf
         etag=info.get("ETag") or info.get("etag") or None,
         last_modified=_last_modified(info),
         content_type=info.get("mimetype") or info.get("ContentType") or info.get("contentType"),
+    )
+
+
+# What fsspec's local filesystem calls what it finds; "other" is a device, FIFO or socket.
+_NOT_A_FILE = {"directory": "a folder", "other": "a device, FIFO or socket"}
+
+
+def _check_regular(urlpath: str, info: Mapping[str, Any]) -> None:
+    """Refuse what is not a regular file before anything opens it: reading a FIFO would
+    block, a device never ends (or is empty, like ``/dev/null``), a socket cannot be
+    read at all."""
+    kind = _NOT_A_FILE.get(info.get("type", "file"))
+    if kind is None:
+        return
+    raise NotAFileError(
+        f"{redact(urlpath)} is {kind}, not a regular file; only regular files can be "
+        "recorded: give the path of a file"
     )
 
 
