@@ -13,7 +13,8 @@ operation with :func:`~etl_manifests.testing.call_within`: a hang fails the test
 ``HANG`` seconds instead of hanging the run.
 
 * per request: each attempt waits ``etl_manifests_read_timeout`` for an answer, so a
-  silent endpoint costs ``retries x read timeout``;
+  silent endpoint costs ``retries x read timeout``, and ``etl_manifests_connect_timeout``
+  for a connection, so one that never accepts costs ``retries x connect timeout``;
 * per operation: with a read timeout longer than the operation deadline, every
   operation still ends at ``etl_manifests_operation_timeout``;
 * a body that stalls after the headers (a real emulator's answer, cut in half) is a
@@ -101,6 +102,21 @@ def test_a_silent_endpoint_costs_one_read_timeout_per_attempt(
     assert "after 2 attempts" in message
     assert "raise the etl_manifests_read_timeout storage option" in message
     assert silent.requests == 2
+    assert 2.0 <= outcome.elapsed < 2.0 + SLACK
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs"])
+def test_an_endpoint_that_never_accepts_costs_one_connect_timeout_per_attempt(kind: str) -> None:
+    with running_stalling_server("unaccepted") as unaccepted:
+        backend = open_backend(
+            _root(kind),
+            _options(kind, unaccepted.endpoint_url, retries=2, retry_base=0.01, connect_timeout=1),
+        )
+        outcome = call_within(HANG, lambda: backend.read("k.json"))
+
+    message = _transient(outcome)
+    assert "no connection within the 1 s connect timeout" in message
+    assert "raise the etl_manifests_connect_timeout storage option" in message
     assert 2.0 <= outcome.elapsed < 2.0 + SLACK
 
 

@@ -79,6 +79,26 @@ def test_a_silent_endpoint_costs_one_read_timeout_per_attempt(
     assert 2.0 <= outcome.elapsed < 2.0 + SLACK
 
 
+def test_an_endpoint_that_never_accepts_costs_one_connect_timeout_per_attempt(
+    azurite: AzuriteServer,
+) -> None:
+    with running_stalling_server("unaccepted") as unaccepted:
+        backend = _backend(
+            azurite,
+            unaccepted.endpoint_url,
+            "stalled",
+            connection_timeout=1,
+            etl_manifests_retries=2,
+            etl_manifests_retry_base=0.01,
+        )
+        outcome = call_within(HANG, lambda: backend.read("k.json"))
+
+    message = _transient(outcome)
+    assert "no connection within the 1 s connect timeout" in message
+    assert "raise the connection_timeout storage option" in message
+    assert 2.0 <= outcome.elapsed < 2.0 + SLACK
+
+
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_the_operation_deadline_ends_every_operation(
     azurite: AzuriteServer, silent: StallingServer, operation: str

@@ -10,6 +10,10 @@ and check that every operation gives up within the deadlines the backend promise
 ``mode="body"``
     Forward each request to ``upstream`` (a real emulator), send its status line, its
     headers and at most half of its body, then stall.
+``mode="unaccepted"``
+    Listen, but never accept: the server fills the one-connection queue itself, so the
+    kernel drops every client's SYN and ``connect()`` waits (a server too busy to
+    accept, or a firewall that drops packets).
 
 Stalled connections are held until :meth:`StallingServer.stop`, which closes them.
 :func:`call_within` runs the operation under test in a thread and fails the test if it
@@ -33,7 +37,7 @@ import pytest
 
 __all__ = ["Outcome", "StallMode", "StallingServer", "call_within", "running_stalling_server"]
 
-StallMode = Literal["silent", "body"]
+StallMode = Literal["silent", "body", "unaccepted"]
 
 # Request and response framing headers the server re-derives itself.
 _DROPPED = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
@@ -47,13 +51,16 @@ class StallingServer:
     """
 
     def __init__(self, mode: StallMode = "silent", upstream: str | None = None) -> None:
-        if mode not in ("silent", "body"):
+        if mode not in ("silent", "body", "unaccepted"):
             raise ValueError(f"unknown stall mode {mode!r}")
         if mode == "body" and not upstream:
             raise ValueError("mode 'body' needs the upstream URL to forward requests to")
         self.mode = mode
         self._upstream = urlsplit(upstream) if upstream else None
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self._listener = socket.create_server(
+            ("127.0.0.1", 0), backlog=0 if mode == "unaccepted" else 64
+        )
+        self._filler: socket.socket | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -68,7 +75,11 @@ class StallingServer:
 
     def start(self) -> StallingServer:
         """Start accepting connections (in a daemon thread); returns ``self``."""
-        self._spawn(self._accept_loop)
+        if self.mode == "unaccepted":
+            # Linux queues backlog + 1 connections; this one takes the only place.
+            self._filler = socket.create_connection(self._listener.getsockname(), timeout=5)
+        else:
+            self._spawn(self._accept_loop)
         return self
 
     def stop(self) -> None:
@@ -76,6 +87,9 @@ class StallingServer:
         self._stopping.set()
         with contextlib.suppress(OSError):
             self._listener.close()
+        if self._filler is not None:
+            with contextlib.suppress(OSError):
+                self._filler.close()
         with self._lock:
             held, self._open = set(self._open), set()
         for conn in held:
