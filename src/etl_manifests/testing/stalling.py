@@ -47,7 +47,7 @@ _POLL_S = 0.05
 class StallingServer:
     """Accepts TCP connections on 127.0.0.1 and stalls them; see the module docstring.
 
-    :attr:`connections` counts accepted connections, :attr:`requests` the requests read.
+    ``connections`` counts accepted connections, ``requests`` the requests read.
     """
 
     def __init__(self, mode: StallMode = "silent", upstream: str | None = None) -> None:
