@@ -1,20 +1,29 @@
-"""Plumbing shared by the object-store backends: root URLs, options, transient retries.
+"""Plumbing shared by the object-store backends: root URLs, options, retries, deadlines.
 
 Both cloud backends run their requests on fsspec's event loop thread and retry transient
 failures (throttling, 5xx, resets, timeouts) here, in one place, with the same
 :class:`~etl_manifests.retry.RetryPolicy` the manifest layer uses for conflicts.
+
+Every request has two deadlines (:class:`Deadlines`): a connect and a read timeout per
+attempt, which the backend hands to its HTTP client, and an operation deadline for the
+request with all its retries and back-off, which :func:`run` enforces on the event loop
+whatever the client library does underneath.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from fsspec.asyn import sync
+from fsspec.exceptions import FSTimeoutError
 
 from .._forksafe import register_after_fork
 from .._redact import strip_userinfo
@@ -22,12 +31,17 @@ from ..errors import BackendConfigurationError, TransientStorageError
 from ..retry import RetryPolicy
 
 __all__ = [
+    "CONNECT_TIMEOUT_OPTION",
+    "OPERATION_TIMEOUT_OPTION",
+    "READ_TIMEOUT_OPTION",
     "RETRIES_OPTION",
     "RETRY_BASE_OPTION",
+    "Deadlines",
     "ProcessClient",
     "Retryable",
     "check_option_types",
     "options_refused",
+    "pop_deadlines",
     "pop_retry_policy",
     "run",
     "split_root",
@@ -40,9 +54,19 @@ RETRIES_OPTION = "etl_manifests_retries"
 #: Storage option: first back-off delay in seconds (default 0.1); doubles, with jitter.
 RETRY_BASE_OPTION = "etl_manifests_retry_base"
 
+#: Storage option: seconds to wait for a connection to be established (default 5).
+CONNECT_TIMEOUT_OPTION = "etl_manifests_connect_timeout"
+#: Storage option: seconds to wait for the next bytes of an answer (default 30).
+READ_TIMEOUT_OPTION = "etl_manifests_read_timeout"
+#: Storage option: seconds one request may take with all its retries (default 120).
+OPERATION_TIMEOUT_OPTION = "etl_manifests_operation_timeout"
+
 DEFAULT_RETRIES = 5
 DEFAULT_RETRY_BASE = 0.1
 MAX_RETRY_DELAY = 5.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_OPERATION_TIMEOUT = 120.0
 
 _T = TypeVar("_T")
 
@@ -51,11 +75,13 @@ class Retryable(Exception):
     """Raised by one attempt that failed in a way worth retrying.
 
     ``description`` is short and credential-free (see :func:`etl_manifests._redact.describe`).
+    ``option`` is the storage option to raise if every attempt fails like this one.
     """
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, option: str = RETRIES_OPTION) -> None:
         super().__init__(description)
         self.description = description
+        self.option = option
 
 
 def split_root(root: str, default_scheme: str) -> tuple[str, str, str]:
@@ -145,23 +171,94 @@ def pop_retry_policy(options: dict[str, Any]) -> RetryPolicy:
     )
 
 
-def run(loop: Any, attempt: Callable[[], Awaitable[_T]], policy: RetryPolicy, what: str) -> _T:
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """How long one request may take, in seconds.
+
+    ``connect`` and ``read`` bound each attempt: establishing a connection, and each
+    wait for the next bytes of the answer (so a server that accepts and never answers,
+    or stalls mid-body, costs one attempt ``read`` seconds). ``operation`` bounds the
+    request with all its attempts and back-off pauses.
+    """
+
+    connect: float = DEFAULT_CONNECT_TIMEOUT
+    read: float = DEFAULT_READ_TIMEOUT
+    operation: float = DEFAULT_OPERATION_TIMEOUT
+
+    def read_timed_out(self) -> Retryable:
+        """The failure of an attempt that waited ``read`` seconds for an answer."""
+        return Retryable(f"no answer within the {self.read:g} s read timeout", READ_TIMEOUT_OPTION)
+
+    def connect_timed_out(self) -> Retryable:
+        """The failure of an attempt that could not connect within ``connect`` seconds."""
+        return Retryable(
+            f"no connection within the {self.connect:g} s connect timeout", CONNECT_TIMEOUT_OPTION
+        )
+
+
+def pop_deadlines(options: dict[str, Any]) -> Deadlines:
+    """Take this library's timeout options out of ``options`` (the rest go to fsspec).
+
+    :raises BackendConfigurationError: a timeout is not a positive number of seconds.
+    """
+    values = []
+    for name, default in (
+        (CONNECT_TIMEOUT_OPTION, DEFAULT_CONNECT_TIMEOUT),
+        (READ_TIMEOUT_OPTION, DEFAULT_READ_TIMEOUT),
+        (OPERATION_TIMEOUT_OPTION, DEFAULT_OPERATION_TIMEOUT),
+    ):
+        raw = options.pop(name, None)
+        value = math.nan
+        if raw is None:  # unset, or null in a JSON configuration
+            value = default
+        elif not isinstance(raw, bool):
+            with contextlib.suppress(TypeError, ValueError):
+                value = float(raw)
+        if not (value > 0 and math.isfinite(value)):
+            raise BackendConfigurationError(
+                f"the {name} storage option must be a positive number of seconds"
+            )
+        values.append(value)
+    return Deadlines(*values)
+
+
+def run(
+    loop: Any,
+    attempt: Callable[[], Awaitable[_T]],
+    policy: RetryPolicy,
+    what: str,
+    deadlines: Deadlines = Deadlines(),
+) -> _T:
     """Run ``attempt`` on ``loop`` until it succeeds, retrying on :class:`Retryable`.
 
-    :raises TransientStorageError: every attempt failed retryably; names ``what`` and the
-        last failure's description. The errors from underneath are not chained: they
-        may quote credentials (an endpoint's ``user:password@``, a signed URL).
+    The whole run, back-off pauses included, ends within ``deadlines.operation``
+    seconds (plus about a second if the event loop itself is blocked): an attempt still
+    running then is cancelled on the loop, and no pause is taken that would end past it.
+
+    :raises TransientStorageError: every attempt failed retryably, or the operation
+        deadline passed; names ``what``, what timed out, and the option to raise. The
+        errors from underneath are not chained: they may quote credentials (an
+        endpoint's ``user:password@``, a signed URL).
     """
 
     async def boxed() -> tuple[_T]:
         return (await attempt(),)
 
+    give_up = time.monotonic() + deadlines.operation
     description = ""
+    option = RETRIES_OPTION
     for number in range(1, policy.max_attempts + 1):
+        remaining = give_up - time.monotonic()
+        if remaining <= 0:
+            break
         try:
-            result = sync(loop, boxed)
+            # fsspec cancels the attempt on the loop when the time is up.
+            result = sync(loop, boxed, timeout=remaining)
+        except FSTimeoutError:
+            description = "the last attempt was still waiting for an answer"
+            break
         except Retryable as failure:
-            description = failure.description
+            description, option = failure.description, failure.option
         else:
             if result is not None:
                 return cast(tuple[_T], result)[0]
@@ -170,13 +267,23 @@ def run(loop: Any, attempt: Callable[[], Awaitable[_T]], policy: RetryPolicy, wh
             # processes reading from one S3 emulator). No response arrived, so it is
             # retried like a reset connection.
             description = "the request was cancelled before it completed"
+            option = RETRIES_OPTION
         if number < policy.max_attempts:
+            pause = policy.delay(number)
+            if time.monotonic() + pause >= give_up:
+                break
             logger.debug("retrying %s after %s", what, description)
-            time.sleep(policy.delay(number))
+            time.sleep(pause)
+    else:
+        raise TransientStorageError(
+            f"{what} kept failing ({description}) after {policy.max_attempts} attempts; the "
+            f"store is throttling, slow or unreachable: retry later, or raise the {option} "
+            "storage option"
+        )
     raise TransientStorageError(
-        f"{what} kept failing ({description}) after {policy.max_attempts} attempts; the "
-        f"store is throttling or unreachable: retry later, or raise the {RETRIES_OPTION} "
-        "storage option"
+        f"{what} did not complete within the {deadlines.operation:g} s operation deadline "
+        f"(last failure: {description or 'no attempt finished'}); the store is slow or "
+        f"unreachable: retry later, or raise the {OPERATION_TIMEOUT_OPTION} storage option"
     )
 
 

@@ -11,6 +11,9 @@
   preconditions they ignore, for scripts.
 - :class:`~etl_manifests.testing.http_files.FileServer`: files served over HTTP on
   loopback, counting requests.
+- :class:`~etl_manifests.testing.stalling.StallingServer`: an endpoint that accepts
+  connections and never answers (or stalls mid-body), and
+  :func:`~etl_manifests.testing.stalling.call_within`, for testing deadlines.
 
 Requires pytest; the emulators need the ``testing-s3`` / ``testing-gcs`` extras.
 """
@@ -22,6 +25,7 @@ from .http_files import FileServer, running_file_server
 from .proxy import ConditionalProxy, FaultRule, FaultRules
 from .roots import ManifestRoot
 from .servers import GcsServer, S3Server, running_gcs, running_s3
+from .stalling import StallingServer, call_within, running_stalling_server
 
 __all__ = [
     "BackendConformance",
@@ -32,7 +36,10 @@ __all__ = [
     "GcsServer",
     "ManifestRoot",
     "S3Server",
+    "StallingServer",
+    "call_within",
     "running_file_server",
     "running_gcs",
     "running_s3",
+    "running_stalling_server",
 ]

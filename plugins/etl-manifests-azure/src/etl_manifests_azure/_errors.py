@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Final
+from typing import Final, Literal
 
 from azure.core.exceptions import (
     AzureError,
@@ -22,7 +22,9 @@ from azure.core.exceptions import (
     HttpResponseError,
     IncompleteReadError,
     ServiceRequestError,
+    ServiceRequestTimeoutError,
     ServiceResponseError,
+    ServiceResponseTimeoutError,
 )
 from etl_manifests.errors import (
     BucketNotFoundError,
@@ -32,7 +34,7 @@ from etl_manifests.errors import (
     UnsupportedStoreError,
 )
 
-__all__ = ["describe", "error_code", "status_of", "transient_reason", "translate"]
+__all__ = ["describe", "error_code", "status_of", "timed_out", "transient_reason", "translate"]
 
 # Throttling (503 ServerBusy, 500 OperationTimedOut), gateways, request timeouts.
 _TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
@@ -79,12 +81,39 @@ def describe(exc: BaseException) -> str:
     return " ".join(parts)
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the errors it wraps (azure-core's ``inner_exception``, ``__cause__``)."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(found) < 8 and current not in found:
+        found.append(current)
+        inner = getattr(current, "inner_exception", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__
+    return found
+
+
+def timed_out(exc: BaseException) -> Literal["connect", "read"] | None:
+    """Which of the transport's timeouts ``exc`` is (or wraps), if it is one."""
+    for cause in _causes(exc):
+        if isinstance(cause, ServiceRequestTimeoutError):
+            return "connect"
+        if isinstance(cause, ServiceResponseTimeoutError):
+            return "read"
+    return None
+
+
 def transient_reason(exc: BaseException) -> str | None:
     """Why ``exc`` is worth retrying, or ``None`` if it is not."""
     if isinstance(exc, (ServiceRequestError, ServiceResponseError, IncompleteReadError)):
         return type(exc).__name__  # refused, reset, timed out, truncated body
     if isinstance(exc, HttpResponseError) and status_of(exc) in _TRANSIENT_STATUS:
         return describe(exc)
+    if isinstance(exc, HttpResponseError) and status_of(exc) is None:
+        # The downloader wraps a body that broke off (or stalled) three times in an
+        # HttpResponseError without a response: as transient as what it wraps.
+        for cause in _causes(exc)[1:]:
+            if isinstance(cause, (ServiceRequestError, ServiceResponseError, IncompleteReadError)):
+                return type(cause).__name__
     return None
 
 

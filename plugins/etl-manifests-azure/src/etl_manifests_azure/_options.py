@@ -17,8 +17,9 @@ the same here, with the same environment-variable fallbacks and the same precede
 
 With none of them and ``anon`` false, ``azure.identity.DefaultAzureCredential`` is used
 (managed identity, ``az login``, environment), as adlfs does.
-``connection_timeout`` and ``read_timeout`` (seconds) go to the HTTP transport;
-``timeout`` (seconds) is the server-side timeout of every request. adlfs options that only
+``connection_timeout`` (default 5) and ``read_timeout`` (default 30), in seconds, bound
+each attempt: establishing a connection, and each wait for the next bytes of an answer;
+``timeout`` (whole seconds) is the server-side timeout of every request. adlfs options that only
 shape adlfs's own file objects (``blocksize``, ``max_concurrency``, caching and listing
 options) are accepted and have no effect. Any other name is refused, so a typo is caught.
 
@@ -26,6 +27,8 @@ Options of this backend (they start with ``etl_manifests_``):
 
 ``etl_manifests_retries`` / ``etl_manifests_retry_base``
     attempts per request on transient failures, and the first back-off (see ``_retry``);
+``etl_manifests_operation_timeout``
+    seconds one request may take with all its attempts and back-off pauses (120);
 ``etl_manifests_max_single_put``
     bodies up to this many bytes are one Put Blob, larger ones go as blocks (64 MiB);
 ``etl_manifests_block_size``
@@ -37,7 +40,9 @@ message built here name the account and the kind of authentication, never a valu
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,13 +54,17 @@ from etl_manifests import RetryPolicy
 from etl_manifests.errors import BackendConfigurationError
 
 from . import __version__
-from ._retry import pop_retry_policy
+from ._retry import OPERATION_TIMEOUT_OPTION, pop_retry_policy
 
 __all__ = [
     "BLOCK_SIZE_OPTION",
     "DEFAULT_BLOCK_SIZE",
+    "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_MAX_SINGLE_PUT",
+    "DEFAULT_OPERATION_TIMEOUT",
+    "DEFAULT_READ_TIMEOUT",
     "MAX_SINGLE_PUT_OPTION",
+    "OPERATION_TIMEOUT_OPTION",
     "Connection",
     "Settings",
     "read_options",
@@ -65,6 +74,11 @@ MAX_SINGLE_PUT_OPTION: Final = "etl_manifests_max_single_put"
 BLOCK_SIZE_OPTION: Final = "etl_manifests_block_size"
 DEFAULT_MAX_SINGLE_PUT: Final = 64 * 2**20
 DEFAULT_BLOCK_SIZE: Final = 8 * 2**20
+# The SDK's own defaults (20 s to connect, 60 s per read) let one attempt against an
+# endpoint that never answers take a minute; these match the built-in backends.
+DEFAULT_CONNECT_TIMEOUT: Final = 5.0
+DEFAULT_READ_TIMEOUT: Final = 30.0
+DEFAULT_OPERATION_TIMEOUT: Final = 120.0
 # Azure's limits: one Put Blob carries at most 5000 MiB, one Put Block at most 4000 MiB.
 _PUT_BLOB_LIMIT: Final = 5000 * 2**20
 _PUT_BLOCK_LIMIT: Final = 4000 * 2**20
@@ -110,7 +124,13 @@ _NO_EFFECT: Final = frozenset(
     }
 )
 _OURS: Final = frozenset(
-    {"etl_manifests_retries", "etl_manifests_retry_base", MAX_SINGLE_PUT_OPTION, BLOCK_SIZE_OPTION}
+    {
+        "etl_manifests_retries",
+        "etl_manifests_retry_base",
+        MAX_SINGLE_PUT_OPTION,
+        BLOCK_SIZE_OPTION,
+        OPERATION_TIMEOUT_OPTION,
+    }
 )
 _FALSE_WORDS: Final = ("false", "0", "f", "")
 
@@ -185,6 +205,11 @@ class Settings:
     block_size: int
     #: Server-side timeout of each request in seconds, or ``None`` for the service default.
     timeout: int | None
+    #: Seconds an attempt waits for a connection, and for the next bytes of an answer.
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    #: Seconds one request may take with all its attempts and back-off pauses.
+    operation_timeout: float = DEFAULT_OPERATION_TIMEOUT
 
 
 def read_options(options: Mapping[str, Any] | None, url_account: str | None) -> Settings:
@@ -210,13 +235,21 @@ def read_options(options: Mapping[str, Any] | None, url_account: str | None) -> 
             "so a read there could return a version older than the one a writer just committed"
         )
     timeout = _seconds(opts, "timeout")
-    client_kwargs = {
-        name: value
-        for name in ("connection_timeout", "read_timeout")
-        if (value := _seconds(opts, name)) is not None
-    }
+    connect_timeout = _duration(opts, "connection_timeout", DEFAULT_CONNECT_TIMEOUT)
+    read_timeout = _duration(opts, "read_timeout", DEFAULT_READ_TIMEOUT)
+    operation_timeout = _duration(opts, OPERATION_TIMEOUT_OPTION, DEFAULT_OPERATION_TIMEOUT)
+    client_kwargs = {"connection_timeout": connect_timeout, "read_timeout": read_timeout}
     connection = _connection(opts, url_account, client_kwargs)
-    return Settings(connection, retry, max_single_put, block_size, timeout)
+    return Settings(
+        connection,
+        retry,
+        max_single_put,
+        block_size,
+        timeout,
+        connect_timeout,
+        read_timeout,
+        operation_timeout,
+    )
 
 
 def _connection(
@@ -330,6 +363,22 @@ def _size(opts: dict[str, Any], name: str, default: int, low: int, high: int) ->
     if not low <= value <= high:
         raise BackendConfigurationError(
             f"the {name} storage option must be a number of bytes from {low} to {high}"
+        )
+    return value
+
+
+def _duration(opts: Mapping[str, Any], name: str, default: float) -> float:
+    """A positive number of seconds (fractions allowed) from ``opts``, or ``default``."""
+    raw = opts.get(name)
+    if raw is None:
+        return default
+    value = math.nan
+    if not isinstance(raw, bool):
+        with contextlib.suppress(TypeError, ValueError):
+            value = float(raw)
+    if not (value > 0 and math.isfinite(value)):
+        raise BackendConfigurationError(
+            f"the {name} storage option must be a positive number of seconds"
         )
     return value
 

@@ -40,6 +40,14 @@ Retries
     condition and raises ``ConflictError``; the manifest layer then reloads (finding its
     own write) and merges, so nothing is lost or doubled.
 
+Deadlines
+    Each attempt waits at most ``connection_timeout`` (5 s) for a connection and
+    ``read_timeout`` (30 s) for the next bytes of an answer; a request with all its
+    attempts and pauses gives up within ``etl_manifests_operation_timeout`` (120 s) with
+    :class:`~etl_manifests.errors.TransientStorageError`, also against an endpoint that
+    accepts connections and never answers. (For a listing, the request is the whole
+    listing; each of its pages gets the timeouts left when the attempt began.)
+
 Errors
     A missing key raises :class:`~etl_manifests.errors.NotFoundError`; a missing container
     raises :class:`~etl_manifests.errors.BucketNotFoundError` naming it (never "no
@@ -59,7 +67,7 @@ import functools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -81,7 +89,7 @@ from etl_manifests.storage import ABSENT, Blob, Expect, ObjectInfo, StorageBacke
 from ._errors import error_code, translate
 from ._options import Settings, read_options
 from ._redact import install_sas_redaction
-from ._retry import Retry, call, logger
+from ._retry import Budget, Limits, Retry, call, logger
 from ._root import AzureRoot, parse_root
 
 __all__ = ["MAX_BLOCKS", "AzureBackend"]
@@ -108,6 +116,11 @@ class AzureBackend(StorageBackend):
         install_sas_redaction()
         self._root: AzureRoot = parse_root(root)
         self._settings: Settings = read_options(storage_options, self._root.account_name)
+        self._limits = Limits(
+            self._settings.connect_timeout,
+            self._settings.read_timeout,
+            self._settings.operation_timeout,
+        )
         self.root = self._root.url
         #: The container holding the blobs.
         self.container = self._root.container
@@ -141,9 +154,14 @@ class AzureBackend(StorageBackend):
         """
         client = self._blob(key)
 
-        def attempt() -> Blob:
+        def attempt(budget: Budget) -> Blob:
             try:
-                download = client.download_blob(max_concurrency=1, timeout=self._settings.timeout)
+                download = client.download_blob(
+                    max_concurrency=1,
+                    # The SDK's downloader sends a GET whose body broke off again, up to
+                    # 3 GETs in all, 1 s apart: they share this attempt's time.
+                    **self._call_options(budget, requests=3),
+                )
                 data = download.readall()
             except ResourceModifiedError:
                 # Only a read of several ranges can meet this: the blob changed between
@@ -184,13 +202,13 @@ class AzureBackend(StorageBackend):
         return self._run(
             "PUT",
             key,
-            lambda: client.upload_blob(
+            lambda budget: client.upload_blob(
                 data,
                 blob_type=BlobType.BLOCKBLOB,
                 length=len(data),
                 overwrite=True,
                 **conditions,
-                timeout=self._settings.timeout,
+                **self._call_options(budget),
             ),
         )
 
@@ -198,7 +216,11 @@ class AzureBackend(StorageBackend):
         """Remove ``key`` (one DELETE); a missing blob is not an error."""
         client = self._blob(key)
         try:
-            self._run("DELETE", key, lambda: client.delete_blob(timeout=self._settings.timeout))
+            self._run(
+                "DELETE",
+                key,
+                lambda budget: client.delete_blob(**self._call_options(budget)),
+            )
             return
         except AzureError as exc:
             if isinstance(exc, ResourceNotFoundError) and error_code(exc) == "BlobNotFound":
@@ -214,12 +236,12 @@ class AzureBackend(StorageBackend):
         base = f"{self._root.prefix}/" if self._root.prefix else ""
         container = self._service_client().get_container_client(self.container)
 
-        def attempt() -> list[ObjectInfo]:
+        def attempt(budget: Budget) -> list[ObjectInfo]:
             # A listing that fails midway is restarted from its first page.
             return [
                 ObjectInfo(item.name[len(base) :], item.size, item.last_modified)
                 for item in container.list_blobs(
-                    name_starts_with=base + prefix, timeout=self._settings.timeout
+                    name_starts_with=base + prefix, **self._call_options(budget)
                 )
                 if item.name.startswith(base)
             ]
@@ -260,18 +282,11 @@ class AzureBackend(StorageBackend):
             for index in range(count):
                 block_id = base64.b64encode(f"{write_id}-{index:05d}".encode()).decode()
                 piece = data[index * size : (index + 1) * size]
-                stage = functools.partial(
-                    client.stage_block,
-                    block_id,
-                    piece,
-                    length=len(piece),
-                    timeout=self._settings.timeout,
-                )
+                stage = functools.partial(self._stage_block, client, block_id, piece)
                 self._run(f"PUT block {index + 1}/{count} of", key, stage)
                 blocks.append(BlobBlock(block_id=block_id))
-            commit = functools.partial(
-                client.commit_block_list, blocks, **conditions, timeout=self._settings.timeout
-            )
+
+            commit = functools.partial(self._commit_blocks, client, blocks, conditions)
             try:
                 return self._run("PUT block list of", key, commit)
             except AzureError as exc:
@@ -286,6 +301,23 @@ class AzureBackend(StorageBackend):
                 time.sleep(policy.delay(round_))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _commit_blocks(
+        self,
+        client: BlobClient,
+        blocks: Sequence[BlobBlock],
+        conditions: dict[str, Any],
+        budget: Budget,
+    ) -> dict[str, Any]:
+        """One Put Block List attempt: make ``blocks`` the blob, if ``conditions`` hold."""
+        result: dict[str, Any] = client.commit_block_list(
+            [*blocks], **conditions, **self._call_options(budget)
+        )
+        return result
+
+    def _stage_block(self, client: BlobClient, block_id: str, piece: bytes, budget: Budget) -> None:
+        """One Put Block attempt: stage ``piece`` under ``block_id``."""
+        client.stage_block(block_id, piece, length=len(piece), **self._call_options(budget))
+
     # --- plumbing ----------------------------------------------------------------------
 
     def _service_client(self) -> BlobServiceClient:
@@ -297,9 +329,14 @@ class AzureBackend(StorageBackend):
     def _blob(self, key: str) -> BlobClient:
         return self._service_client().get_blob_client(self.container, self._root.blob_name(key))
 
-    def _run(self, method: str, key: str, attempt: Callable[[], _T]) -> _T:
+    def _run(self, method: str, key: str, attempt: Callable[[Budget], _T]) -> _T:
         """One request through the retry loop; SDK errors reach the caller untranslated."""
-        return call(self._settings.retry, f"{method} {self.url(key)}", attempt)
+        return call(self._settings.retry, self._limits, f"{method} {self.url(key)}", attempt)
+
+    def _call_options(self, budget: Budget, requests: int = 1) -> dict[str, Any]:
+        """Keywords for one SDK call: the server-side timeout, and socket timeouts that
+        fit the attempt's ``budget`` (see :meth:`Budget.transport`)."""
+        return {"timeout": self._settings.timeout, **budget.transport(requests)}
 
     def _write_error(self, exc: AzureError, key: str, expect: Expect) -> Exception:
         """What a failed write means: a conflict if its condition failed, else a storage error."""

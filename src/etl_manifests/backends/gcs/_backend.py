@@ -9,6 +9,13 @@ Storage options are passed to :class:`gcsfs.GCSFileSystem` the way fsspec users 
     :class:`~etl_manifests.errors.TransientStorageError` (default 5).
 ``etl_manifests_retry_base``
     First back-off delay in seconds; it doubles per attempt, with jitter (default 0.1).
+``etl_manifests_connect_timeout``, ``etl_manifests_read_timeout``
+    Seconds an attempt waits for a connection (default 5), and for the next bytes of an
+    answer (default 30); then it fails and is retried. gcsfs's ``requests_timeout``, if
+    given, still bounds each attempt as a whole.
+``etl_manifests_operation_timeout``
+    Seconds one request may take with all its attempts and back-off pauses (default
+    120); then it raises :class:`~etl_manifests.errors.TransientStorageError`.
 
 Requests go through gcsfs's own authenticated aiohttp session (credentials, endpoint,
 ``userProject`` for requester-pays buckets), but not through gcsfs's public file API,
@@ -51,6 +58,14 @@ Loads
     generation's); otherwise it backs off (jittered, growing delays, see
     :data:`READ_RACE_POLICY`) and repeats, so a reader outlasts a burst of writers.
     Requests per load then: 3.
+
+Deadlines
+    Without a timeout of its own, a request to an endpoint that accepts the connection
+    and never answers (a half-open connection after a NAT dropped it) would wait
+    forever: gcsfs hands its ``requests_timeout`` (``None`` by default) to aiohttp, and
+    ``None`` switches aiohttp's timeouts off. Every attempt therefore carries the
+    connect and read timeouts above, and the operation deadline cancels whatever is
+    still running on gcsfs's event loop when it passes.
 
 Retries
     429, 408, 5xx, connection resets and timeouts are retried with exponential back-off
@@ -120,10 +135,12 @@ from ...storage import ABSENT, Blob, Expect, ObjectInfo, StorageBackend
 from .._objectstore import (
     RETRIES_OPTION,
     RETRY_BASE_OPTION,
+    Deadlines,
     ProcessClient,
     Retryable,
     check_option_types,
     options_refused,
+    pop_deadlines,
     pop_retry_policy,
     run,
     split_root,
@@ -181,6 +198,7 @@ class GCSBackend(StorageBackend):
     def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
         options = dict(storage_options or {})
         self.retry = pop_retry_policy(options)
+        self.deadlines = pop_deadlines(options)
         scheme, self.bucket, self.prefix = split_root(root, "gs")
         self.root = f"{scheme}://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         # A private instance: close() must not break other users of a cached one.
@@ -189,6 +207,7 @@ class GCSBackend(StorageBackend):
         check_option_types(options, ("project", "endpoint_url"), ("session_kwargs",))
         self._fs_options = options
         self._process_fs = ProcessClient(self._open_fs)
+        self._timeout = _client_timeout(self.deadlines, self._fs.requests_timeout)
         # Cleared the first time a media download arrives without x-goog-generation.
         self._generation_header = True
 
@@ -251,7 +270,7 @@ class GCSBackend(StorageBackend):
             params=fs._get_params(dict(params)),  # adds userProject when requester pays
             headers=fs._get_headers(dict(headers)),  # adds the Authorization header
             data=data,
-            timeout=fs.requests_timeout,
+            timeout=self._timeout,
         ) as response:
             body = await response.read()
             headers = {name.lower(): value for name, value in response.headers.items()}
@@ -272,8 +291,12 @@ class GCSBackend(StorageBackend):
         async def attempt() -> _Response:
             try:
                 response = await self._send(method, path, params or {}, data, headers or {})
+            except aiohttp.ConnectionTimeoutError:
+                failure: Exception = self.deadlines.connect_timed_out()
+            except aiohttp.SocketTimeoutError:
+                failure = self.deadlines.read_timed_out()
             except _RETRYABLE_EXCEPTIONS as exc:
-                failure: Exception = Retryable(describe(exc, self._secrets))
+                failure = Retryable(describe(exc, self._secrets))
             except ManifestError:
                 raise
             except (google.auth.exceptions.GoogleAuthError, gcsfs.retry.HttpError) as exc:
@@ -292,7 +315,7 @@ class GCSBackend(StorageBackend):
             # so they are described above and never attached, not even as the context.
             raise failure
 
-        return run(self._fs.loop, attempt, self.retry, f"{method} on {what}")
+        return run(self._fs.loop, attempt, self.retry, f"{method} on {what}", self.deadlines)
 
     def _object_path(self, full: str) -> str:
         return f"storage/v1/b/{quote(self.bucket, safe='')}/o/{quote(full, safe='')}"
@@ -491,6 +514,14 @@ class GCSBackend(StorageBackend):
             sync(fs.loop, session.close, timeout=5)
         except Exception as exc:  # closing is best effort
             logger.debug("closing the GCS session failed: %s", type(exc).__name__)
+
+
+def _client_timeout(deadlines: Deadlines, requests_timeout: object) -> aiohttp.ClientTimeout:
+    """aiohttp's timeouts for one attempt: connect and read, and gcsfs's total if set."""
+    total = float(requests_timeout) if isinstance(requests_timeout, (int, float)) else None
+    return aiohttp.ClientTimeout(
+        total=total, sock_connect=deadlines.connect, sock_read=deadlines.read
+    )
 
 
 def _multipart(name: str, data: bytes) -> tuple[bytes, str]:

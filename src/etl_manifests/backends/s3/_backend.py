@@ -13,6 +13,15 @@ which this backend takes out first:
     :class:`~etl_manifests.errors.TransientStorageError` (default 5).
 ``etl_manifests_retry_base``
     First back-off delay in seconds; it doubles per attempt, with jitter (default 0.1).
+``etl_manifests_connect_timeout``, ``etl_manifests_read_timeout``
+    Seconds an attempt waits for a connection (default 5), and for the next bytes of an
+    answer (default 30); then it fails and is retried. They become botocore's
+    ``connect_timeout`` / ``read_timeout``; set only there (in ``config_kwargs``), those
+    are used instead of the defaults.
+``etl_manifests_operation_timeout``
+    Seconds one request may take with all its attempts and back-off pauses (default
+    120); then it raises :class:`~etl_manifests.errors.TransientStorageError`, and
+    whatever is still running on s3fs's event loop is cancelled.
 
 Unless ``config_kwargs`` sets ``retries`` itself, botocore's own retries are switched
 off so that retrying happens in exactly one place (here) and its timing is predictable.
@@ -130,12 +139,16 @@ from ...storage import (
     staging_key,
 )
 from .._objectstore import (
+    CONNECT_TIMEOUT_OPTION,
+    READ_TIMEOUT_OPTION,
     RETRIES_OPTION,
     RETRY_BASE_OPTION,
+    Deadlines,
     ProcessClient,
     Retryable,
     check_option_types,
     options_refused,
+    pop_deadlines,
     pop_retry_policy,
     run,
     split_root,
@@ -252,6 +265,7 @@ class S3Backend(StorageBackend):
         config_kwargs = dict(options.get("config_kwargs") or {})
         # Retry in one place only: botocore's retries would multiply with ours.
         config_kwargs.setdefault("retries", {"total_max_attempts": 1})
+        self.deadlines = _deadlines(options, config_kwargs)
         options["config_kwargs"] = config_kwargs
         # A private instance: close() must not break other users of a cached one.
         options.setdefault("skip_instance_cache", True)
@@ -344,8 +358,13 @@ class S3Backend(StorageBackend):
                 if retryable or code in _RETRYABLE_CODES:
                     raise Retryable(_describe(exc)) from None
                 raise
+            except (botocore.exceptions.ConnectTimeoutError, aiohttp.ConnectionTimeoutError):
+                failure: ManifestError | Retryable = self.deadlines.connect_timed_out()
+            except (botocore.exceptions.ReadTimeoutError, aiohttp.SocketTimeoutError):
+                # The body of a GET is read here too, outside botocore's own handling.
+                failure = self.deadlines.read_timed_out()
             except _RETRYABLE_EXCEPTIONS as exc:
-                failure: ManifestError | Retryable = Retryable(describe(exc, self._secrets))
+                failure = Retryable(describe(exc, self._secrets))
             except ManifestError:
                 raise
             except _CREDENTIAL_EXCEPTIONS as exc:
@@ -373,7 +392,13 @@ class S3Backend(StorageBackend):
             # so it is described above and never attached, not even as the context.
             raise failure
 
-        return run(self._fs.loop, attempt, self.retry, f"{method} on {self._where(full_key)}")
+        return run(
+            self._fs.loop,
+            attempt,
+            self.retry,
+            f"{method} on {self._where(full_key)}",
+            self.deadlines,
+        )
 
     def _call(
         self, method: str, full_key: str | None, **kwargs: Any
@@ -570,6 +595,22 @@ class S3Backend(StorageBackend):
             sync(fs.loop, creator.__aexit__, None, None, None, timeout=5)
         except Exception as exc:  # closing is best effort
             logger.debug("closing the S3 client failed: %s", _describe(exc, self._secrets))
+
+
+def _deadlines(options: dict[str, Any], config_kwargs: dict[str, Any]) -> Deadlines:
+    """Take the timeout options out of ``options`` and put them into botocore's config.
+
+    botocore's own ``connect_timeout`` / ``read_timeout`` in ``config_kwargs`` count as
+    the same options when ours are not given, so messages name the timeouts in force.
+    """
+    names = ((CONNECT_TIMEOUT_OPTION, "connect_timeout"), (READ_TIMEOUT_OPTION, "read_timeout"))
+    for ours, botocores in names:
+        if ours not in options and botocores in config_kwargs:
+            options[ours] = config_kwargs[botocores]
+    deadlines = pop_deadlines(options)
+    config_kwargs["connect_timeout"] = deadlines.connect
+    config_kwargs["read_timeout"] = deadlines.read
+    return deadlines
 
 
 def _describe(exc: BaseException, secrets: frozenset[str] = frozenset()) -> str:
