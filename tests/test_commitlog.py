@@ -183,7 +183,7 @@ def test_commit_never_reads_the_snapshot() -> None:
         manifest.add_record(record(n))
     assert f"{STEM}.json" not in counting.reads
     entries = [key for key in counting.writes if key.startswith(LAYOUT.log_prefix)]
-    assert entries == [LAYOUT.entry(1, manifest._log.writer, s) for s in range(1, 11)]
+    assert entries == [LAYOUT.entry(1, manifest.log.writer, s) for s in range(1, 11)]
 
 
 class SlowReads(CountingBackend):
@@ -257,8 +257,7 @@ def test_default_policy_checkpoints_in_the_background() -> None:
     manifest = open_manifest(root, checkpoint=policy)
     for n in range(25):
         manifest.add_record(record(n))
-    manifest._checkpointing.acquire()  # wait for a checkpoint still running
-    manifest._checkpointing.release()
+    assert manifest.wait_for_checkpoint(30)  # a checkpoint still running
     document = orjson.loads(open_backend(root).read(f"{STEM}.json").data)
     assert len(document["records"]) >= 10
     assert stored_checksums(root) == {checksum(n) for n in range(25)}
@@ -294,15 +293,15 @@ def test_two_checkpointers_at_once_agree() -> None:
     second = open_manifest(root, checkpoint=MANUAL)
     first.add_records([record(1), record(2)])
     second.add_record(record(3))
-    fold_a = first._log.prepare_checkpoint()
-    fold_b = second._log.prepare_checkpoint()
+    fold_a = first.log.prepare_checkpoint()
+    fold_b = second.log.prepare_checkpoint()
     assert fold_a is not None
     assert fold_b is not None
     assert fold_a.records == fold_b.records  # the same member lists, the same fold
-    version_a = first._log.write_checkpoint(fold_a)
-    assert second._log.write_checkpoint(fold_b) is None  # lost: adopts the winner
-    first._log.finish_checkpoint(fold_a, version_a)
-    second._log.finish_checkpoint(fold_b, None)
+    version_a = first.log.write_checkpoint(fold_a)
+    assert second.log.write_checkpoint(fold_b) is None  # lost: adopts the winner
+    first.log.finish_checkpoint(fold_a, version_a)
+    second.log.finish_checkpoint(fold_b, None)
     second.add_record(record(4))
     assert stored_checksums(root) == {checksum(n) for n in (1, 2, 3, 4)}
 
@@ -313,18 +312,18 @@ def test_a_background_checkpoint_yields_to_one_already_sealing() -> None:
     second = open_manifest(root, checkpoint=MANUAL)
     first.add_records([record(1), record(2)])
     second.add_record(record(3))
-    fold = first._log.prepare_checkpoint()  # sealed, not written yet
+    fold = first.log.prepare_checkpoint()  # sealed, not written yet
     assert fold is not None
     counting = CountingBackend(second.backend)
-    second._log.backend = counting
-    assert second._log.prepare_checkpoint(yield_to_others=True) is None
+    second.log.backend = counting
+    assert second.log.prepare_checkpoint(yield_to_others=True) is None
     assert counting.reads == []  # it read nothing: no catch-up, no snapshot
-    assert second._log.epoch == fold.epoch + 1
+    assert second.log.epoch == fold.epoch + 1
     second.add_record(record(4))  # lands where readers look, not as an orphan
     assert [k for k in counting.writes if k.endswith(".json")] == [
-        LAYOUT.entry(fold.epoch + 1, second._log.writer, 2)
+        LAYOUT.entry(fold.epoch + 1, second.log.writer, 2)
     ]
-    first._log.finish_checkpoint(fold, first._log.write_checkpoint(fold))
+    first.log.finish_checkpoint(fold, first.log.write_checkpoint(fold))
     assert stored_checksums(root) == {checksum(n) for n in (1, 2, 3, 4)}
 
 
@@ -336,14 +335,14 @@ def test_commits_another_checkpointer_sealed_do_not_make_a_checkpoint_due() -> N
     for n in range(4):
         writer.add_record(record(n))
     other.add_record(record(10))
-    fold = other._log.prepare_checkpoint()  # seals the epoch of the writer's 4 commits
+    fold = other.log.prepare_checkpoint()  # seals the epoch of the writer's 4 commits
     assert fold is not None
     counting = CountingBackend(writer.backend)
-    writer._log.backend = counting
+    writer.log.backend = counting
     writer.add_record(record(4))  # 5 commits, but 4 of them are the sealer's to fold
     _join_checkpoints()
     assert f"{STEM}.json" not in counting.writes
-    assert other._log.write_checkpoint(fold) is not None  # nobody raced it
+    assert other.log.write_checkpoint(fold) is not None  # nobody raced it
     assert stored_checksums(root) == {checksum(n) for n in (0, 1, 2, 3, 4, 10)}
 
 
@@ -355,7 +354,7 @@ def test_an_inline_checkpoint_folds_commits_in_epochs_another_sealed() -> None:
     other = open_manifest(root, checkpoint=MANUAL)
     for n in range(4):
         writer.add_record(record(n))
-    assert other._log.prepare_checkpoint() is not None  # seals; never writes its fold
+    assert other.log.prepare_checkpoint() is not None  # seals; never writes its fold
     writer.add_record(record(4))
     doc = json.loads(MemoryBackend(root, {}).read(f"{STEM}.json").data)
     assert {checksum(n) for n in range(5)} <= set(doc["records"])
@@ -374,12 +373,12 @@ def test_a_writer_behind_the_stored_snapshot_waits_for_twice_the_commits() -> No
     ahead.compact()
     counting = CountingBackend(open_backend(root))
     behind = Manifest("extractor", "1", counting, checkpoint=CheckpointPolicy(every=4))
-    assert not behind._log.behind()
+    assert not behind.log.behind()
     ahead.add_record(record(0))
     ahead.compact()  # the stored snapshot is now newer than the one `behind` holds
     counting.reads.clear()
     behind.add_record(record(1))  # learns that epoch 2 was sealed
-    assert behind._log.behind()
+    assert behind.log.behind()
     for n in range(2, 5):
         behind.add_record(record(n))
     _join_checkpoints()
@@ -399,12 +398,12 @@ def test_a_commit_while_another_checkpoints_is_not_lost() -> None:
     checkpointer = open_manifest(root, checkpoint=MANUAL)
     writer = open_manifest(root, checkpoint=MANUAL)
     checkpointer.add_record(record(1))
-    fold = checkpointer._log.prepare_checkpoint()  # epoch 1 sealed and listed
+    fold = checkpointer.log.prepare_checkpoint()  # epoch 1 sealed and listed
     assert fold is not None
     writer.add_record(record(2))  # lands in epoch 1 after the listing: an orphan, moved
-    checkpointer._log.finish_checkpoint(fold, checkpointer._log.write_checkpoint(fold))
+    checkpointer.log.finish_checkpoint(fold, checkpointer.log.write_checkpoint(fold))
     assert stored_checksums(root) == {checksum(1), checksum(2)}
-    assert [c.epoch for c in writer.history() if c.writer == writer._log.writer] == [2]
+    assert [c.epoch for c in writer.history() if c.writer == writer.log.writer] == [2]
 
 
 # --- retention -----------------------------------------------------------------------
@@ -417,9 +416,9 @@ def test_folded_entries_stay_until_the_retention_has_passed() -> None:
     manifest.compact()
     backend = open_backend(root)
     assert backend.list(LAYOUT.epoch_prefix(1))  # kept: within the retention
-    assert manifest._log.cleanup(now=None) == 0
-    later = manifest._log.history()[0].time + timedelta(hours=2)
-    assert manifest._log.cleanup(now=later) == 1
+    assert manifest.log.cleanup(now=None) == 0
+    later = manifest.log.history()[0].time + timedelta(hours=2)
+    assert manifest.log.cleanup(now=later) == 1
     assert backend.list(LAYOUT.epoch_prefix(1)) == []
     assert stored_checksums(root) == {checksum(1)}
     assert manifest.history() == []

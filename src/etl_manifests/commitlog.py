@@ -49,6 +49,7 @@ Read (:meth:`CommitLog.load`, :meth:`CommitLog.catch_up`)
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -56,6 +57,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ._forksafe import renewed
+from .checkpoints import Checkpoints
 from .document import decode, encode
 from .entry import LogEntry, decode_entry, encode_entry
 from .errors import (
@@ -153,9 +156,13 @@ def new_writer_id() -> str:
 
 
 class CommitLog:
-    """The protocol engine of one manifest. Not thread-safe: the manifest serialises it.
+    """The protocol engine of one manifest: its records, its lock, its transactions and
+    its checkpoints.
 
-    ``state`` holds the records; ``metadata`` is the snapshot's metadata block.
+    ``state`` holds the committed records; ``metadata`` is the snapshot's metadata
+    block. :meth:`transact` is the one way changes get in; every other method expects
+    the caller to hold :attr:`lock` (the manifest does), except the checkpoint's
+    snapshot write, which runs outside it.
     """
 
     def __init__(
@@ -163,19 +170,25 @@ class CommitLog:
         backend: StorageBackend,
         stem: str,
         *,
-        fresh_metadata: Callable[[], ManifestMetadata],
-        check_owner: Callable[[ManifestMetadata, str], None],
+        process: str,
+        etl_version: str,
         retry: RetryPolicy,
         policy: CheckpointPolicy,
+        created_at: datetime | None = None,
         before_first_write: Callable[[StorageBackend], None] | None = None,
     ) -> None:
         self.backend = backend
         self.layout = LogLayout(stem)
+        self.process = process
+        self.etl_version = etl_version
         self.retry = retry
         self.policy = policy
-        self._fresh_metadata = fresh_metadata
-        self._check_owner = check_owner
+        self._created_at = created_at
         self._before_first_write = before_first_write
+        #: Serialises commits, loads and the checkpoint's bookkeeping.
+        self.lock = threading.RLock()
+        #: When to fold the log into the snapshot, and the thread that does it.
+        self.checkpoints = Checkpoints(self)
         self.writer = new_writer_id()
         self._seq = 0
         #: Set once a read found the log damaged: commits are refused until a load
@@ -184,7 +197,7 @@ class CommitLog:
         # A commit that raised without knowing whether its entry landed: it lands again
         # (same key, same commit id) before the next one. Kept across snapshot re-reads.
         self._inflight: LogEntry | None = None
-        self._reset(fresh_metadata(), {}, None, stored_format=None)
+        self._reset(self._fresh_metadata(), {}, None, stored_format=None)
 
     def _reset(
         self,
@@ -215,9 +228,35 @@ class CommitLog:
         return self.backend.url(key)
 
     def after_fork(self) -> None:
-        """In a forked child: write under a writer id of its own."""
+        """In a forked child: write under a writer id of its own, with locks no lost
+        thread holds (one the forking thread holds is kept)."""
         self.writer = new_writer_id()
         self._seq = 0
+        self.lock = renewed(self.lock)
+        self.checkpoints.after_fork()
+
+    def _fresh_metadata(self) -> ManifestMetadata:
+        if self._created_at is None:
+            return ManifestMetadata(process=self.process, etl_version=self.etl_version)
+        return ManifestMetadata(
+            process=self.process, etl_version=self.etl_version, created_at=self._created_at
+        )
+
+    def _check_owner(self, metadata: ManifestMetadata, location: str) -> None:
+        if metadata.process != self.process or metadata.etl_version != self.etl_version:
+            raise CorruptManifestError(
+                location,
+                f"it belongs to {metadata.process} v{metadata.etl_version}, "
+                f"not {self.process} v{self.etl_version}",
+            )
+
+    def transact(self, changes: dict[str, Row | None]) -> LogEntry | None:
+        """Commit ``changes`` as one entry (an unsettled earlier one lands first), then
+        checkpoint if the policy says so; returns the entry (``None``: no changes)."""
+        with self.lock:
+            entry = self.commit(changes)
+            self.checkpoints.after_commit()
+        return entry
 
     def _next_seq(self) -> int:
         self._seq += 1

@@ -20,16 +20,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._forksafe import register_after_fork, renewed
+from ._forksafe import register_after_fork
 from .capability import denial_text, ensure_store_checked, reworded
 from .commitlog import CommitInfo, CommitLog
 from .document import format_validation_error
 from .errors import (
-    CorruptManifestError,
     InvalidNameError,
     InvalidRecordError,
     PermissionDeniedError,
-    SaveRetriesExhaustedError,
 )
 from .metadata import ManifestMetadata
 from .policy import CheckpointPolicy
@@ -98,6 +96,7 @@ class Manifest:
         retry: RetryPolicy | None = None,
         checkpoint: CheckpointPolicy | None = None,
         load: bool = True,
+        created_at: datetime | None = None,
     ) -> None:
         """Open the manifest of ``process`` at ``etl_version`` on ``backend``.
 
@@ -116,6 +115,8 @@ class Manifest:
             ``ETL_MANIFESTS_CHECKPOINT`` says).
         :param load: read the stored manifest now (the default); a manifest that does
             not exist yet starts empty and is created by the first commit.
+        :param created_at: the ``created_at`` a manifest this object creates starts with
+            (default: now); a stored manifest keeps its own.
         :raises CorruptManifestError: the stored manifest cannot be read.
         """
         self.process = parse_process(process)
@@ -124,18 +125,16 @@ class Manifest:
         self.backend = backend
         self.retry = retry or RetryPolicy()
         self.checkpoint_policy = checkpoint or CheckpointPolicy()
-        self._lock = threading.RLock()
-        self._checkpointing = threading.Lock()
         # The transaction each thread has open (batch() / transaction()), if any.
         self._local = threading.local()
-        self._since_probe = 0  # own commits since this writer last counted the log
         self._log = CommitLog(
             backend,
             self.key.removesuffix(".json"),
-            fresh_metadata=self._fresh_metadata,
-            check_owner=self._check_owner,
+            process=self.process,
+            etl_version=etl_version,
             retry=self.retry,
             policy=self.checkpoint_policy,
+            created_at=created_at,
             before_first_write=self._check_store,
         )
         register_after_fork(self, Manifest._after_fork)
@@ -159,7 +158,7 @@ class Manifest:
         ``revision`` is the number of commits the manifest holds; ``updated_at`` the
         time of the newest of them.
         """
-        with self._lock:
+        with self._log.lock:
             meta = self._log.metadata
             entries = self._log.state.entries
             if not entries:
@@ -325,7 +324,7 @@ class Manifest:
             left as it was.
         :raises NotFoundError: the bucket (or container) does not exist.
         """
-        with self._lock:
+        with self._log.lock:
             self._log.load()
 
     def refresh(self) -> int:
@@ -336,7 +335,7 @@ class Manifest:
         unless this object fell behind the checkpoint retention. Uncommitted changes
         are kept. Returns the number of new commits applied.
         """
-        with self._lock:
+        with self._log.lock:
             return self._log.catch_up()
 
     def compact(self) -> int:
@@ -346,12 +345,12 @@ class Manifest:
         Safe while other writers commit and checkpoint: see ``docs/protocol.md``.
         """
         self._land({})
-        return self._checkpoint()
+        return self._log.checkpoints.run()
 
     def history(self) -> list[CommitInfo]:
         """The commits still kept in the log (not yet removed by retention), in order:
         position, time, writer id, number of records put and removed."""
-        with self._lock:
+        with self._log.lock:
             return self._log.history()
 
     # --- look-ups that keep a downloader from fetching a file twice ----------------
@@ -374,7 +373,7 @@ class Manifest:
     def __iter__(self) -> Iterator[ManifestRecord]:
         """Iterate over a snapshot of the records (safe while others add)."""
         tx = self._open_transaction()
-        with self._lock:
+        with self._log.lock:
             rows = list(self._log.state.view.values()) if tx is None else list(tx.rows())
         return map(ManifestRecord.from_row, rows)
 
@@ -393,7 +392,7 @@ class Manifest:
         in step with every change after that.
         """
         tx = self._open_transaction()
-        with self._lock:
+        with self._log.lock:
             state = self._log.state
             found = [state.view[c] for c in state.by_name().get(filename, ())]
         if tx is not None:
@@ -419,6 +418,23 @@ class Manifest:
         response was lost, say); :meth:`save` settles it. Its changes are not in the
         records until then."""
         return self._log.unsettled
+
+    @property
+    def log(self) -> CommitLog:
+        """The commit log behind this manifest (the protocol engine, for tools and tests
+        that step through the protocol; see ``docs/protocol.md``)."""
+        return self._log
+
+    def wait_for_checkpoint(self, timeout: float | None = None) -> bool:
+        """Wait for a background checkpoint this object started, if one is running;
+        ``False`` if it was still running after ``timeout`` seconds."""
+        return self._log.checkpoints.wait(timeout)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Start no more background checkpoints and wait for a running one (as
+        :meth:`wait_for_checkpoint`). Commits still work; they just never checkpoint in
+        the background again (``compact()`` still does)."""
+        return self._log.checkpoints.stop(timeout)
 
     @property
     def version(self) -> str | None:
@@ -454,9 +470,6 @@ class Manifest:
 
     # --- internals -------------------------------------------------------------------
 
-    def _fresh_metadata(self) -> ManifestMetadata:
-        return ManifestMetadata(process=self.process, etl_version=self.etl_version)
-
     def _validate(self, params: Mapping[str, Any] | ManifestRecord) -> ManifestRecord:
         if isinstance(params, ManifestRecord):
             return params
@@ -475,14 +488,6 @@ class Manifest:
             ) from None
         return record
 
-    def _check_owner(self, metadata: ManifestMetadata, location: str) -> None:
-        if metadata.process != self.process or metadata.etl_version != self.etl_version:
-            raise CorruptManifestError(
-                location,
-                f"it belongs to {metadata.process} v{metadata.etl_version}, "
-                f"not {self.process} v{self.etl_version}",
-            )
-
     def _open_transaction(self) -> Transaction | None:
         tx: Transaction | None = getattr(self._local, "tx", None)
         return tx
@@ -495,94 +500,12 @@ class Manifest:
         return self._log.state.view.get(checksum) if tx is None else tx.get_row(checksum)
 
     def _land(self, changes: dict[str, Row | None]) -> CommitInfo | None:
-        """Commit ``changes`` as one entry (and any unsettled one first), then
-        checkpoint if due; returns the commit made."""
-        with self._lock:
-            entry = self._log.commit(changes)
-            self._after_commit()
+        entry = self._log.transact(changes)
         return None if entry is None else CommitInfo.of(entry, folded=False)
 
-    def _after_commit(self) -> None:
-        """Start (or run, if inline) a checkpoint if the policy says one is due."""
-        policy = self.checkpoint_policy
-        records = len(self._log.state.view)
-        # Commits in epochs another checkpointer sealed are its to fold: counting them
-        # would start a checkpoint on every commit until this writer reads the result.
-        # An inline checkpoint is the caller's promise that the snapshot holds its
-        # commit when it returns, wherever another sealer put that commit's epoch.
-        known = self._log.unfolded() if policy.inline else self._log.open_epoch_known()
-        # A writer whose snapshot is older than the stored one (another checkpointed
-        # since) would have to re-read the log it already folded, lose the race to
-        # write the snapshot, and re-read that: it waits for twice the commits, so
-        # that a writer holding the newest snapshot normally checkpoints first.
-        slack = 2 if not policy.inline and self._log.behind() else 1
-        if not policy.due(known // slack, records):
-            # Other writers' commits count too, but this writer has not read them: look
-            # at the log's length now and then (one listing) to learn how many there are.
-            probe = policy.probe_every(records)
-            self._since_probe += 1
-            if probe is None or self._since_probe < probe:
-                return
-            self._since_probe = 0
-            if not policy.due(max(known, self._log.open_epoch_commits()) // slack, records):
-                return
-        if policy.inline:
-            self._checkpoint()
-        elif not self._checkpointing.locked():
-            threading.Thread(
-                target=self._background_checkpoint, name=f"checkpoint {self.key}", daemon=True
-            ).start()
-
-    def _background_checkpoint(self) -> None:
-        try:
-            self._checkpoint(wait=False, yield_to_others=True)
-        except Exception as exc:  # the next commit tries again; nothing is lost
-            if not threading.main_thread().is_alive():
-                # The program is exiting and its thread pools are shut down under the
-                # checkpoint (a daemon thread); whatever it sealed, the next one folds.
-                logger.debug("background checkpoint of %s cut short by exit", self.url)
-                return
-            logger.warning("background checkpoint of %s failed: %s", self.url, exc)
-
-    def _checkpoint(self, *, wait: bool = True, yield_to_others: bool = False) -> int:
-        """Fold, write the snapshot outside the lock (it is the slow part), rebase.
-
-        ``yield_to_others``: skip it if another checkpointer sealed the epoch first (for
-        background checkpoints; inline ones and ``compact()`` must land their commits).
-        """
-        if not self._checkpointing.acquire(blocking=wait):
-            return 0
-        try:
-            for _ in range(self.retry.max_attempts):
-                with self._lock:
-                    fold = self._log.prepare_checkpoint(yield_to_others=yield_to_others)
-                    if fold is None:
-                        return 0
-                version = self._log.write_checkpoint(fold)
-                with self._lock:
-                    self._log.finish_checkpoint(fold, version)
-                    # Lost to another checkpoint that may have folded fewer epochs (an
-                    # older view's): the snapshot must hold every epoch this one folded
-                    # before the caller is told the JSON file is complete.
-                    short = version is None and self._log.state.base_epoch < fold.epoch
-                if not short or yield_to_others:
-                    break
-            else:
-                raise SaveRetriesExhaustedError(
-                    f"could not checkpoint {self.url}: other checkpoints kept landing first; "
-                    "the log holds every commit, call compact() again"
-                )
-            self._log.cleanup()
-            return fold.commits if version is not None else 0
-        finally:
-            self._checkpointing.release()
-
     def _after_fork(self) -> None:
-        # Locks held by threads that do not exist in the child would never be released;
-        # one the forking thread itself holds is kept. Lost threads' transactions are
-        # theirs (their process commits them) and were never in the shared records.
-        self._lock = renewed(self._lock)
-        self._checkpointing = renewed(self._checkpointing)
+        # Lost threads' transactions are theirs (their process commits them) and were
+        # never in the shared records; the log renews its own locks.
         self._log.after_fork()
 
 

@@ -154,7 +154,7 @@ def open_stepped(gate: Gate, root: str, name: str, policy: CheckpointPolicy) -> 
 def seen_as_member(manifest: Manifest, root: str, c: str) -> bool | None:
     """Whether the put of ``c`` that ``manifest`` shows is a member of the log (an
     acknowledged commit's), read from the store without stepping; ``None``: unknown."""
-    state = manifest._log.state
+    state = manifest.log.state
     keys = state._touched_by.get(c) or []
     if not keys:
         return True  # from the snapshot: folded
@@ -209,7 +209,9 @@ def writer_script(
                 (ledger.attempted_puts if kind == "put" else ledger.attempted_removals).add(c)
             for _attempt in range(4):
                 try:
-                    if _attempt:
+                    if _attempt and manifest.dirty:
+                        # The failed commit's entry may have landed: settle it (it lands
+                        # once). Otherwise nothing of it is left: make it again.
                         manifest.save()
                     elif kind == "put":
                         manifest.add_record(params(n))

@@ -91,7 +91,7 @@ def test_a_truncated_entry_is_repaired_end_to_end(root: str) -> None:
 
 def test_an_entry_moved_aside_by_hand_gets_an_honest_message(root: str) -> None:
     _writer, key = sealed_with_members(root)
-    manifest(root, checkpoint=NEVER)._log.prepare_checkpoint()  # seals and lists epoch 1
+    manifest(root, checkpoint=NEVER).log.prepare_checkpoint()  # seals and lists epoch 1
     open_backend(root).delete(key)  # "move it aside", as the old advice said
     with pytest.raises(CorruptManifestError) as caught:
         manifest(root)
@@ -151,7 +151,7 @@ def test_an_entry_deleted_from_the_open_epoch_is_noticed_not_folded(root: str) -
 def test_a_seal_whose_member_list_was_edited_is_refused(root: str) -> None:
     sealed_with_members(root)
     reader = manifest(root, checkpoint=NEVER)
-    reader._log.prepare_checkpoint()  # seals and lists epoch 1
+    reader.log.prepare_checkpoint()  # seals and lists epoch 1
     backend = open_backend(root)
     seal = orjson.loads(backend.read(LAYOUT.seal(1)).data)
     seal["members"] = []  # hides three acknowledged commits

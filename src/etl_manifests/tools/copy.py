@@ -24,18 +24,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal, get_args
 
 from ..catalog import ManifestRef, list_manifests
 from ..errors import CopyConflictError, InvalidNameError
-from ..metadata import ManifestMetadata
 from ..model import Manifest
-from ..policy import CheckpointPolicy
-from ..process import ETLProcess
 from ..registry import redact_root
-from ..retry import RetryPolicy
-from ..storage import StorageBackend
 from .compare import RecordDiff, diff_records, exists, open_manifest
 from .roots import Root, Side, open_roots, select_manifests
 
@@ -201,7 +195,7 @@ class _Plan:
 
 def _plan(src: Side, dst: Side, ref: ManifestRef) -> _Plan:
     source = open_manifest(src, ref)
-    target = _Destination(
+    target = Manifest(
         ref.process,
         ref.etl_version,
         dst.backend,
@@ -243,25 +237,3 @@ def _apply(plan: _Plan, on_conflict: OnConflict, dry_run: bool) -> ManifestCopy:
         kept=kept,
         already_there=diff.identical,
     )
-
-
-class _Destination(Manifest):
-    """A manifest that, if this copy creates it, starts with the source's ``created_at``."""
-
-    def __init__(
-        self,
-        process: ETLProcess | str,
-        etl_version: str,
-        backend: StorageBackend,
-        *,
-        created_at: datetime,
-        retry: RetryPolicy | None,
-        checkpoint: CheckpointPolicy | None,
-    ) -> None:
-        self._created_at = created_at
-        super().__init__(process, etl_version, backend, retry=retry, checkpoint=checkpoint)
-
-    def _fresh_metadata(self) -> ManifestMetadata:
-        return ManifestMetadata(
-            process=self.process, etl_version=self.etl_version, created_at=self._created_at
-        )
