@@ -19,7 +19,7 @@ from __future__ import annotations
 from .compare import CompareReport, ManifestDiff, RecordDiff, compare_manifests, diff_records
 from .copy import CopyReport, CopyStatus, ManifestCopy, OnConflict, copy_manifests
 from .fetch import Fetcher, FetchReport, FetchResult, FetchStatus, fetch, fetch_many
-from .files import FileInfo, StorageOptions, stat
+from .files import FileInfo, StorageOptions, TransferRetry, stat
 from .hashing import Digest, hash_stream
 from .records import record_file, record_files, record_params
 from .verify import Problem, ProblemKind, VerifyReport, verify
@@ -41,6 +41,7 @@ __all__ = [
     "ProblemKind",
     "RecordDiff",
     "StorageOptions",
+    "TransferRetry",
     "VerifyReport",
     "compare_manifests",
     "copy_manifests",

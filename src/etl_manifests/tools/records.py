@@ -17,12 +17,13 @@ from typing import Any
 from ..errors import TransferError
 from ..model import Manifest
 from ..record import ManifestRecord
-from .files import FileInfo, StorageOptions, open_stream, redact, stat
+from .files import FileInfo, StorageOptions, no_secrets, open_stream, redact, stat
 from .hashing import Digest, hash_stream
 
 __all__ = ["record_file", "record_files", "record_params"]
 
 
+@no_secrets
 def record_params(urlpath: str, *, storage_options: StorageOptions | None = None) -> dict[str, Any]:
     """The fields of a record for the file at ``urlpath``, ready for ``add_record``.
 
@@ -70,9 +71,24 @@ def record_file(
 ) -> ManifestRecord:
     """Hash the file at ``urlpath`` and add its record to ``manifest`` (one commit).
 
-    Returns the stored record. Raises as :func:`record_params` and ``add_record`` do.
+    Returns the stored record. A file the manifest already has, unchanged (same checksum,
+    place, name and store metadata), is not recorded again: its record is returned as it
+    is, with its flags (``is_verified``), and nothing is committed. Raises as
+    :func:`record_params` and ``add_record`` do.
     """
-    return manifest.add_record(record_params(urlpath, storage_options=storage_options))
+    params = record_params(urlpath, storage_options=storage_options)
+    known = _unchanged(manifest, params)
+    return known if known is not None else manifest.add_record(params)
+
+
+def _unchanged(manifest: Manifest, params: dict[str, Any]) -> ManifestRecord | None:
+    """The record of exactly this file (the fields ``params`` holds), if the manifest has it."""
+    known = manifest.get(params["checksum"])
+    if known is None:
+        return None
+    held = known.__dict__
+    same = all(held.get(name) == value for name, value in params.items())
+    return known if same else None
 
 
 def record_files(
@@ -90,6 +106,9 @@ def record_files(
 
     :param on_hashed: called in the caller's thread with each file's record fields as
         soon as it is hashed (for progress display).
+
+    Files the manifest already has, unchanged, keep their records (and flags) as they
+    are; when all are unchanged nothing is committed.
     """
     paths = list(urlpaths)
     params = []
@@ -105,4 +124,6 @@ def record_files(
             for future in futures:
                 future.cancel()  # no point hashing the rest
             raise
-    return manifest.add_records(params)
+    known = [_unchanged(manifest, p) for p in params]
+    added = iter(manifest.add_records([p for p, k in zip(params, known, strict=True) if k is None]))
+    return [k if k is not None else next(added) for k in known]
