@@ -32,7 +32,15 @@ from etl_manifests import (
 from etl_manifests.document import decode, encode
 from etl_manifests.testing import FileServer
 from etl_manifests.testing.http_files import running_file_server
-from etl_manifests.tools import Fetcher, FetchStatus, fetch, fetch_many, record_file, verify
+from etl_manifests.tools import (
+    Fetcher,
+    FetchStatus,
+    fetch,
+    fetch_many,
+    record_file,
+    record_files,
+    verify,
+)
 from tools_support import local_manifest, part_files, sha256
 
 FAST = TransferRetry(attempts=3, base=0.01, cap=0.05, deadline=10)
@@ -423,3 +431,33 @@ def test_a_file_name_with_control_characters_is_refused(
     report = fetch_many(local_manifest(tmp_path / "m"), [url], str(tmp_path / "dl"))
     assert report.results[0].status is FetchStatus.FAILED
     assert len(local_manifest(tmp_path / "m")) == 0
+
+
+def _interrupt_after(seconds: float) -> None:
+    main = threading.get_ident()
+
+    def later() -> None:
+        time.sleep(seconds)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=later, daemon=True).start()
+
+
+def test_verify_and_record_stop_at_ctrl_c_without_waiting_for_reads_in_flight(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    urls = [file_server.add(f"{n}.csv", b"v" * 200_000) for n in range(4)]
+    manifest = local_manifest(tmp_path / "m")
+    for url in urls:
+        record_file(manifest, url)
+    file_server.stall = 30.0
+    for work in (
+        lambda: verify(manifest, rehash=True, workers=2),
+        lambda: record_files(manifest, urls, workers=2),
+    ):
+        _interrupt_after(0.5)
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            work()
+        assert time.monotonic() - started < 3
+    assert not any(r.is_verified for r in local_manifest(tmp_path / "m"))

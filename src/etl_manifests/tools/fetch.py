@@ -32,6 +32,7 @@ import contextlib
 import enum
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -418,9 +419,12 @@ def _stop(run: _Run, threads: list[threading.Thread]) -> None:
     """Cancel every download of ``run``; those that do not stop within the grace period
     are left to end on their own, their temporary files removed."""
     run.cancel.set()
-    for thread in threads:
-        thread.join(timeout=_CANCEL_GRACE / max(1, len(threads)))
-    run.abandon()
+    try:
+        ends = time.monotonic() + _CANCEL_GRACE
+        for thread in threads:
+            thread.join(timeout=max(0.0, ends - time.monotonic()))
+    finally:  # a second Ctrl-C cuts the wait short, not the clean-up
+        run.abandon()
 
 
 def _work(

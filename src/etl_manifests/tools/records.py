@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import TransferError
@@ -19,6 +18,7 @@ from ..model import Manifest
 from ..record import ManifestRecord
 from .files import FileInfo, StorageOptions, no_secrets, open_stream, redact, stat
 from .hashing import Digest, hash_stream
+from .parallel import run_parallel
 
 __all__ = ["record_file", "record_files", "record_params"]
 
@@ -102,7 +102,8 @@ def record_files(
     """Hash many files, ``workers`` at a time, then add all their records in one commit.
 
     All or nothing: if any file cannot be read, the first such error (in input order)
-    is raised and nothing is added.
+    is raised and nothing is added; interrupted (``KeyboardInterrupt``), it stops
+    starting reads and adds nothing.
 
     :param on_hashed: called in the caller's thread with each file's record fields as
         soon as it is hashed (for progress display).
@@ -111,19 +112,25 @@ def record_files(
     are; when all are unchanged nothing is committed.
     """
     paths = list(urlpaths)
-    params = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(record_params, p, storage_options=storage_options) for p in paths]
-        try:
-            for future in futures:
-                result = future.result()  # raises the first failure in input order
-                if on_hashed is not None:
-                    on_hashed(result)
-                params.append(result)
-        except BaseException:
-            for future in futures:
-                future.cancel()  # no point hashing the rest
-            raise
+    hashed: dict[int, dict[str, Any]] = {}
+    errors: dict[int, BaseException] = {}
+    outcomes = run_parallel(
+        lambda p: record_params(p, storage_options=storage_options), paths, workers
+    )
+    for done in outcomes:
+        if done.error is not None:
+            errors[done.index] = done.error
+        else:
+            assert done.result is not None
+            hashed[done.index] = done.result
+            if on_hashed is not None:
+                on_hashed(done.result)
+        if errors and all(i in hashed for i in range(min(errors))):
+            break  # the first failure in input order is known: no point hashing the rest
+    outcomes.close()
+    if errors:
+        raise errors[min(errors)]
+    params = [hashed[i] for i in range(len(paths))]
     known = [_unchanged(manifest, p) for p in params]
     added = iter(manifest.add_records([p for p, k in zip(params, known, strict=True) if k is None]))
     return [k if k is not None else next(added) for k in known]
