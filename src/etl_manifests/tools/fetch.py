@@ -108,6 +108,7 @@ class FetchResult:
     size: int | None = None
     """Bytes downloaded (0 when skipped)."""
     error: str | None = None
+    """Why the URL failed (``FAILED`` only): the error's message, without credentials."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields; the URL without credentials."""
