@@ -112,6 +112,18 @@ def fetch(
             "URL's path) and {name} (its last part), such as '{host}/{path}' or '{name}'.",
         ),
     ] = DEFAULT_NAMING,
+    refetch_missing: Annotated[
+        bool,
+        typer.Option(
+            "--refetch-missing",
+            help="Download recorded files again when they are gone from their recorded "
+            "place (what verify reports as missing).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Download every file, recorded or not."),
+    ] = False,
     process: ProcessOption = ETLProcess.EXTRACTOR,
     root: RootOption = None,
     etl_version: EtlVersionOption = None,
@@ -150,6 +162,8 @@ def fetch(
                 dest,
                 workers=workers,
                 naming=naming,
+                refetch_missing=refetch_missing,
+                force=force,
                 storage_options=target.file_options(),
                 on_result=show,
             )

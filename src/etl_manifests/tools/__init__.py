@@ -21,7 +21,7 @@ from .copy import CopyReport, CopyStatus, ManifestCopy, OnConflict, copy_manifes
 from .fetch import Fetcher, FetchReport, FetchResult, FetchStatus, fetch, fetch_many
 from .files import FileInfo, StorageOptions, TransferRetry, stat
 from .hashing import Digest, hash_stream
-from .records import record_file, record_files, record_params
+from .records import forget, record_file, record_files, record_params
 from .verify import Problem, ProblemKind, VerifyReport, verify
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "diff_records",
     "fetch",
     "fetch_many",
+    "forget",
     "hash_stream",
     "record_file",
     "record_files",

@@ -190,6 +190,8 @@ def fetch(
     naming: str = DEFAULT_NAMING,
     storage_options: StorageOptions | None = None,
     retry: TransferRetry | None = None,
+    refetch_missing: bool = False,
+    force: bool = False,
 ) -> FetchResult:
     """Download ``url`` below the folder ``dest`` and record it, unless it is recorded.
 
@@ -201,6 +203,10 @@ def fetch(
         destination (``{"s3": {"endpoint_url": ...}}``).
     :param retry: how transient failures are tried again (default
         :data:`~etl_manifests.tools.files.DEFAULT_TRANSFER_RETRY`).
+    :param refetch_missing: download a recorded file again if it is no longer at its
+        recorded place (what ``verify`` reports as missing); it is put back there.
+    :param force: download even if the file is recorded; bytes that are recorded at
+        this destination are put back in place (not recorded twice).
     :raises NotFoundError: nothing at ``url`` (HTTP 404 or 410).
     :raises PermissionDeniedError: the server or store refused (HTTP 401 or 403).
     :raises TransferError: the download failed (after retries, for transient failures);
@@ -210,7 +216,8 @@ def fetch(
 
     No error raised carries a credential: not in its message, nor chained to it.
     """
-    return _fetch(manifest, url, dest, _Options(filename, naming, storage_options, retry))
+    options = _Options(filename, naming, storage_options, retry, refetch_missing, force)
+    return _fetch(manifest, url, dest, options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +226,8 @@ class _Options:
     naming: str = DEFAULT_NAMING
     storage_options: StorageOptions | None = None
     retry: TransferRetry | None = None
+    refetch_missing: bool = False
+    force: bool = False
 
 
 class _Run:
@@ -272,9 +281,12 @@ def _fetch(
     # them recorded meanwhile is neither downloaded nor recorded again.
     manifest.refresh()
     _refuse_collision(manifest, target, source)
-    recorded = _recorded(manifest, info, target, source, legacy)
-    if recorded is not None:
+    recorded = None if options.force else _recorded(manifest, info, target, source, legacy)
+    if recorded is not None and not (
+        options.refetch_missing and not _exists(recorded.filepath, options.storage_options)
+    ):
         return FetchResult(url, FetchStatus.SKIPPED, recorded.checksum, recorded.filepath, 0)
+    restore = options.force or recorded is not None
 
     def attempt() -> FetchResult:
         if run is not None:
@@ -287,9 +299,28 @@ def _fetch(
             sink = staged.write if run is None else _checked(staged.write, run)
             digest = hash_stream(stream, sink=sink)
             check_size(url, info, digest)
-            return _land(manifest, staged, url, info, digest.checksum, digest.size, source, run)
+            return _land(
+                manifest,
+                staged,
+                url,
+                info,
+                Digest(digest.checksum, digest.size),
+                source,
+                run,
+                restore=restore,
+            )
 
     return retrying(attempt, options.retry, cancel)
+
+
+def _exists(location: str, storage_options: StorageOptions | None) -> bool:
+    """Whether a file is at a record's ``filepath`` (an error asking counts as there:
+    only a file known to be gone is fetched again)."""
+    try:
+        fs, path = filesystem(location, storage_options)
+        return bool(fs.exists(path))
+    except Exception:
+        return True
 
 
 def _checked(write: Callable[[bytes], None], run: _Run) -> Callable[[bytes], None]:
@@ -311,14 +342,24 @@ def _land(
     staged: StagedFile,
     url: str,
     info: FileInfo,
-    checksum: str,
-    size: int,
+    digest: Digest,
     source: str,
     run: _Run | None,
+    *,
+    restore: bool = False,
 ) -> FetchResult:
     """Move a hashed download into place and record it, unless its bytes are recorded
-    (or being recorded by another thread): then discard it and say "duplicate"."""
+    (or being recorded by another thread): then discard it and say "duplicate" -- or,
+    with ``restore``, if they are recorded at this very place, put them back there."""
+    checksum, size = digest
     manifest.refresh()  # someone may have recorded these bytes while we downloaded
+    if restore:
+        known = manifest.get(checksum)
+        if known is not None and known.filepath == staged.url:
+            if run is not None:
+                run.check()
+            staged.commit()  # the record already says these bytes are here
+            return FetchResult(url, FetchStatus.DOWNLOADED, checksum, known.filepath, size)
     with _CLAIMS_LOCK:
         claims = _CLAIMS.setdefault(manifest, set())
         known = manifest.get(checksum)
@@ -334,7 +375,7 @@ def _land(
         if run is not None:
             run.check()  # the last point where an interrupted run leaves nothing
         staged.commit()
-        params = params_of(info, Digest(checksum, size), location=staged.url)
+        params = params_of(info, digest, location=staged.url)
         record = manifest.add_record({**params, "filename": _name(staged.url), "source": source})
     finally:
         with _CLAIMS_LOCK:
@@ -355,6 +396,8 @@ def fetch_many(
     naming: str = DEFAULT_NAMING,
     storage_options: StorageOptions | None = None,
     retry: TransferRetry | None = None,
+    refetch_missing: bool = False,
+    force: bool = False,
     on_result: Callable[[FetchResult], None] | None = None,
 ) -> FetchReport:
     """:func:`fetch` every URL, at most ``workers`` at a time; failures do not stop the rest.
@@ -369,12 +412,13 @@ def fetch_many(
     file, files that landed stay recorded, and the ``KeyboardInterrupt`` is raised again
     with the results so far in its ``report`` attribute.
 
+    :param refetch_missing: and ``force``: as for :func:`fetch`.
     :param on_result: called in the caller's thread with each result as it completes.
     :returns: a :class:`FetchReport`; call ``raise_for_failures()`` to turn failures into
         an exception.
     """
     unique = list(dict.fromkeys(urls))
-    options = _Options(None, naming, storage_options, retry)
+    options = _Options(None, naming, storage_options, retry, refetch_missing, force)
     results: dict[str, FetchResult] = {}
     todo: queue.SimpleQueue[str | None] = queue.SimpleQueue()
     done: queue.SimpleQueue[FetchResult] = queue.SimpleQueue()
@@ -502,6 +546,8 @@ class Fetcher:
     storage_options: Mapping[str, Mapping[str, Any]] | None = None
     naming: str = DEFAULT_NAMING
     retry: TransferRetry | None = None
+    refetch_missing: bool = False
+    force: bool = False
 
     def __call__(self, url: str) -> FetchResult:
         manifest = self.manager.get(self.process)
@@ -512,6 +558,8 @@ class Fetcher:
             naming=self.naming,
             storage_options=self.storage_options,
             retry=self.retry,
+            refetch_missing=self.refetch_missing,
+            force=self.force,
         )
 
 

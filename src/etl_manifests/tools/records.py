@@ -20,7 +20,7 @@ from .files import FileInfo, StorageOptions, no_secrets, open_stream, redact, st
 from .hashing import Digest, hash_stream
 from .parallel import run_parallel
 
-__all__ = ["record_file", "record_files", "record_params"]
+__all__ = ["forget", "record_file", "record_files", "record_params"]
 
 
 @no_secrets
@@ -134,3 +134,19 @@ def record_files(
     known = [_unchanged(manifest, p) for p in params]
     added = iter(manifest.add_records([p for p, k in zip(params, known, strict=True) if k is None]))
     return [k if k is not None else next(added) for k in known]
+
+
+def forget(manifest: Manifest, records: Iterable[ManifestRecord | str]) -> list[ManifestRecord]:
+    """Remove the records (given as records or checksums) from ``manifest`` in one commit.
+
+    The files stay where they are; the next ``fetch`` of their URLs downloads them again.
+    Returns the records that were removed (checksums the manifest did not hold are
+    ignored); nothing is committed when there are none.
+
+    :raises InvalidRecordError: a checksum is not a SHA-256 hex digest; nothing removed.
+    """
+    checksums = [r.checksum if isinstance(r, ManifestRecord) else r for r in records]
+    held = [known for c in checksums if (known := manifest.get(c)) is not None]
+    if held:
+        manifest.remove_records(r.checksum for r in held)
+    return held
