@@ -124,6 +124,10 @@ def fetch(
         bool,
         typer.Option("--force", help="Download every file, recorded or not."),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Say why each file was skipped or a duplicate."),
+    ] = False,
     process: ProcessOption = ETLProcess.EXTRACTOR,
     root: RootOption = None,
     etl_version: EtlVersionOption = None,
@@ -151,7 +155,7 @@ def fetch(
         seen.append(result)
         advance()
         if not json:
-            _print_result(console, result)
+            _print_result(console, result, verbose=verbose)
 
     interrupted = False
     with progress("fetching", len(wanted)) as advance:
@@ -182,7 +186,7 @@ def fetch(
         raise typer.Exit(1)
 
 
-def _print_result(console: Any, result: FetchResult) -> None:
+def _print_result(console: Any, result: FetchResult, *, verbose: bool = False) -> None:
     style = _STYLE[result.status]
     line = f"[{style}]{result.status.value:<10}[/{style}] {escape(redact(result.url))}"
     if result.status is FetchStatus.FAILED:
@@ -191,6 +195,8 @@ def _print_result(console: Any, result: FetchResult) -> None:
         line += f" -> {escape(result.filepath or '')} ({human_size(result.size)})"
     else:
         line += f" (recorded: {escape(result.filepath or '')})"
+    if verbose and result.reason:
+        line += f"\n           {escape(result.reason)}"
     console.print(line, highlight=False)
 
 

@@ -35,6 +35,10 @@ class FileServer:
         self.etag = True
         #: Send ``Last-Modified`` (a fixed date: content changes show in ETag and size).
         self.last_modified = True
+        #: Send the ETag as a weak one (``W/"..."``).
+        self.weak_etag = False
+        #: The time ``Last-Modified`` announces (seconds since the epoch).
+        self.modified_at = 1_700_000_000.0
         #: ``Content-Length`` that ``HEAD`` announces instead of the true one, per name
         #: (as if the file changed between a client's HEAD and its GET).
         self.head_lengths: dict[str, int] = {}
@@ -164,9 +168,10 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(length))
             self.send_header("Content-Type", "application/octet-stream")
             if server.etag:
-                self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:16]}"')
+                tag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+                self.send_header("ETag", f"W/{tag}" if server.weak_etag else tag)
             if server.last_modified:
-                self.send_header("Last-Modified", formatdate(1_700_000_000, usegmt=True))
+                self.send_header("Last-Modified", formatdate(server.modified_at, usegmt=True))
             self.end_headers()
             if body:
                 self._body(name, data)

@@ -36,6 +36,8 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
@@ -109,6 +111,9 @@ class FetchResult:
     """Bytes downloaded (0 when skipped)."""
     error: str | None = None
     """Why the URL failed (``FAILED`` only): the error's message, without credentials."""
+    reason: str | None = None
+    """Why it was skipped (which record matched, by which rule), or why it was a
+    duplicate; ``None`` otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields; the URL without credentials."""
@@ -281,11 +286,16 @@ def _fetch(
     # them recorded meanwhile is neither downloaded nor recorded again.
     manifest.refresh()
     _refuse_collision(manifest, target, source)
-    recorded = None if options.force else _recorded(manifest, info, target, source, legacy)
-    if recorded is not None and not (
-        options.refetch_missing and not _exists(recorded.filepath, options.storage_options)
+    match = None if options.force else _recorded(manifest, info, target, source, legacy)
+    recorded = match[0] if match is not None else None
+    if match is not None and not (
+        options.refetch_missing and not _exists(match[0].filepath, options.storage_options)
     ):
-        return FetchResult(url, FetchStatus.SKIPPED, recorded.checksum, recorded.filepath, 0)
+        record, rule = match
+        why = f"record {record.checksum[:12]} at {record.filepath}: {rule}"
+        return FetchResult(
+            url, FetchStatus.SKIPPED, record.checksum, record.filepath, 0, reason=why
+        )
     restore = options.force or recorded is not None
 
     def attempt() -> FetchResult:
@@ -369,7 +379,12 @@ def _land(
     if duplicate:
         staged.discard()
         where = known.filepath if known is not None else None
-        return FetchResult(url, FetchStatus.DUPLICATE, checksum, where, size)
+        why = (
+            f"these bytes are recorded at {where}"
+            if where is not None
+            else "another thread of this process is recording these bytes"
+        )
+        return FetchResult(url, FetchStatus.DUPLICATE, checksum, where, size, reason=why)
     try:
         _refuse_collision(manifest, staged.url, source)
         if run is not None:
@@ -563,12 +578,19 @@ class Fetcher:
         )
 
 
+#: A ``Last-Modified`` has one-second resolution: a file rewritten within the second it
+#: was recorded in may keep its date and size. Only a date this much older than the
+#: record is trusted without an ETag.
+_RACY_SECONDS = 1.0
+
+
 def _recorded(
     manifest: Manifest, info: FileInfo, target: str, source: str, legacy: str | None
-) -> ManifestRecord | None:
+) -> tuple[ManifestRecord, str] | None:
     """The record of this exact file from ``source`` at ``target``, judged by the server's
-    headers. A record without a source (written before sources were kept) counts at
-    ``target``, and at ``legacy``, where such releases put the file."""
+    headers, and the rule that matched (see "Change detection" in docs/helpers.md). A
+    record without a source (written before sources were kept) counts at ``target``,
+    and at ``legacy``, where such releases put the file."""
     if info.etag is None and info.last_modified is None:
         return None  # only the checksum can tell; the caller downloads
     places = [(target, (source, None))] + ([(legacy, (None,))] if legacy is not None else [])
@@ -579,6 +601,36 @@ def _recorded(
             last_modified_server=info.last_modified,
             content_length_bytes=info.size,
         ):
-            if record.filepath == where and record.source in sources:
-                return record
+            if record.filepath != where or record.source not in sources:
+                continue
+            rule = _rule(info, record)
+            if rule is not None:
+                origin = "same source" if record.source else "recorded before sources were kept"
+                return record, f"{origin}, {rule}"
     return None
+
+
+def _rule(info: FileInfo, record: ManifestRecord) -> str | None:
+    """Which header rule makes ``record`` this file, or ``None`` if the headers that
+    match do not prove it (the caller downloads and the checksum decides)."""
+    size = f"size {info.size}" if info.size is not None else "no size sent"
+    strong = info.etag is not None and not info.etag.startswith("W/")
+    if strong:
+        return f"same strong ETag {info.etag}, {size}"
+    if info.last_modified is None:
+        return None  # a weak ETag alone says "equivalent", not "the same bytes"
+    if _racy(info.last_modified, record):
+        return None
+    tag = f"same weak ETag {info.etag}, " if info.etag is not None else "no ETag, "
+    return f"{tag}same Last-Modified {info.last_modified}, {size}"
+
+
+def _racy(last_modified: str, record: ManifestRecord) -> bool:
+    """Whether ``last_modified`` is too close to the record's time to prove anything."""
+    try:
+        when = parsedate_to_datetime(last_modified)
+    except (TypeError, ValueError):
+        return True
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (record.updated_at - when).total_seconds() < _RACY_SECONDS
