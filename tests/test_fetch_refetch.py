@@ -9,7 +9,7 @@ import pytest
 
 from cli_support import cli
 from etl_manifests.testing import FileServer
-from etl_manifests.tools import FetchStatus, fetch, forget, verify
+from etl_manifests.tools import FetchStatus, fetch, fetch_many, forget, verify
 from tools_support import local_manifest, sha256
 
 
@@ -88,3 +88,21 @@ def test_cli_fetch_refetch_missing(workdir: Path, file_server: FileServer) -> No
     assert result.exit_code == 0, result.stderr
     assert "1 downloaded" in result.stdout
     assert (workdir / "dl" / "a.csv").read_bytes() == b"abc"
+
+
+def test_per_host_bounds_the_requests_to_one_host(tmp_path: Path, file_server: FileServer) -> None:
+    urls = [file_server.add(f"{n}.csv", f"{n}".encode()) for n in range(6)]
+    file_server.get_delay = 0.2
+    report = fetch_many(
+        local_manifest(tmp_path / "m"), urls, str(tmp_path / "dl"), workers=4, per_host=2
+    )
+    assert report.count(FetchStatus.DOWNLOADED) == 6
+    assert file_server.max_in_flight == 2
+
+
+def test_cli_per_host(workdir: Path, file_server: FileServer) -> None:
+    urls = [file_server.add(f"{n}.csv", f"{n}".encode()) for n in range(4)]
+    file_server.get_delay = 0.2
+    result = cli("fetch", *urls, "--dest", "dl", "--workers", "4", "--per-host", "1")
+    assert result.exit_code == 0, result.stderr
+    assert file_server.max_in_flight == 1

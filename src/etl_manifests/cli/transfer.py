@@ -124,6 +124,15 @@ def fetch(
         bool,
         typer.Option("--force", help="Download every file, recorded or not."),
     ] = False,
+    per_host: Annotated[
+        int | None,
+        typer.Option(
+            "--per-host",
+            min=1,
+            help="At most this many downloads from one host at a time (beside --workers).",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="Say why each file was skipped or a duplicate."),
@@ -168,6 +177,7 @@ def fetch(
                 naming=naming,
                 refetch_missing=refetch_missing,
                 force=force,
+                per_host=per_host,
                 storage_options=target.file_options(),
                 on_result=show,
             )

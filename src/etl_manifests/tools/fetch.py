@@ -239,10 +239,28 @@ class _Run:
     """What the downloads of one :func:`fetch_many` share: the stop signal, and the
     temporary files being written (removed if their downloads do not stop in time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_host: int | None = None) -> None:
         self.cancel = threading.Event()
         self._staged: set[StagedFile] = set()
         self._lock = threading.Lock()
+        self._per_host = per_host
+        self._hosts: dict[str, threading.Semaphore] = {}
+
+    @contextlib.contextmanager
+    def host_slot(self, url: str) -> Iterator[None]:
+        """Hold one of the ``per_host`` places of ``url``'s host for the block."""
+        if self._per_host is None:
+            yield
+            return
+        host = remote_path(url)[0]
+        with self._lock:
+            slot = self._hosts.setdefault(host, threading.Semaphore(self._per_host))
+        while not slot.acquire(timeout=0.1):
+            self.check()  # an interrupted run stops waiting too
+        try:
+            yield
+        finally:
+            slot.release()
 
     @contextlib.contextmanager
     def tracking(self, staged: StagedFile) -> Iterator[StagedFile]:
@@ -413,6 +431,7 @@ def fetch_many(
     retry: TransferRetry | None = None,
     refetch_missing: bool = False,
     force: bool = False,
+    per_host: int | None = None,
     on_result: Callable[[FetchResult], None] | None = None,
 ) -> FetchReport:
     """:func:`fetch` every URL, at most ``workers`` at a time; failures do not stop the rest.
@@ -428,6 +447,9 @@ def fetch_many(
     with the results so far in its ``report`` attribute.
 
     :param refetch_missing: and ``force``: as for :func:`fetch`.
+    :param per_host: at most this many requests to one host (with its port) or bucket at
+        a time, whatever ``workers`` allows (polite to data providers); default no limit
+        beyond ``workers``.
     :param on_result: called in the caller's thread with each result as it completes.
     :returns: a :class:`FetchReport`; call ``raise_for_failures()`` to turn failures into
         an exception.
@@ -442,7 +464,7 @@ def fetch_many(
     pending = [url for url in unique if url not in results]
     for url in pending:
         todo.put(url)
-    run = _Run()
+    run = _Run(None if per_host is None else max(1, per_host))
     threads = [
         threading.Thread(target=_work, args=(manifest, dest, options, run, todo, done), daemon=True)
         for _ in range(min(max(1, workers), len(pending)))
@@ -499,7 +521,8 @@ def _work(
         if run.cancel.is_set():
             return
         try:
-            result = _fetch(manifest, url, dest, options, run)
+            with run.host_slot(url):
+                result = _fetch(manifest, url, dest, options, run)
         except Cancelled:
             return
         except (ManifestError, OSError) as exc:
