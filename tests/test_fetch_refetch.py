@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,28 @@ def test_cli_per_host(workdir: Path, file_server: FileServer) -> None:
     result = cli("fetch", *urls, "--dest", "dl", "--workers", "4", "--per-host", "1")
     assert result.exit_code == 0, result.stderr
     assert file_server.max_in_flight == 1
+
+
+def test_fetch_many_reports_bytes_as_they_arrive(tmp_path: Path, file_server: FileServer) -> None:
+    sizes = [3 << 20, 100, 5000]
+    urls = [file_server.add(f"{n}.bin", b"b" * size) for n, size in enumerate(sizes)]
+    seen: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def on_bytes(received: int, announced: int) -> None:
+        with lock:
+            seen.append((received, announced))
+
+    fetch_many(local_manifest(tmp_path / "m"), urls, str(tmp_path / "dl"), on_bytes=on_bytes)
+    assert sum(a for _, a in seen) == sum(sizes)
+    assert sum(r for r, _ in seen) == sum(sizes)
+    assert sum(1 for r, _ in seen if r) >= 3 + 2  # the large file came in several chunks
+
+
+def test_cli_fetch_draws_no_progress_when_not_a_terminal(
+    workdir: Path, file_server: FileServer
+) -> None:
+    url = file_server.add("a.bin", b"b" * (2 << 20))
+    result = cli("fetch", url, "--dest", "dl")
+    assert result.exit_code == 0
+    assert result.stderr == ""

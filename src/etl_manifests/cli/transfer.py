@@ -14,7 +14,7 @@ from ..tools import FetchReport, FetchResult, FetchStatus, fetch_many, record_fi
 from ..tools.fetch import DEFAULT_NAMING
 from ..tools.files import redact
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, WorkersOption
-from .output import human_size, print_json, progress, stdout
+from .output import human_size, print_json, progress, stdout, transfer_progress
 
 __all__ = ["register"]
 
@@ -167,7 +167,7 @@ def fetch(
             _print_result(console, result, verbose=verbose)
 
     interrupted = False
-    with progress("fetching", len(wanted)) as advance:
+    with transfer_progress("fetching", len(wanted)) as (advance, add_bytes):
         try:
             report = fetch_many(
                 manifest,
@@ -180,6 +180,7 @@ def fetch(
                 per_host=per_host,
                 storage_options=target.file_options(),
                 on_result=show,
+                on_bytes=add_bytes,
             )
         except KeyboardInterrupt as stop:
             interrupted = True

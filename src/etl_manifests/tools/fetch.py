@@ -239,7 +239,12 @@ class _Run:
     """What the downloads of one :func:`fetch_many` share: the stop signal, and the
     temporary files being written (removed if their downloads do not stop in time)."""
 
-    def __init__(self, per_host: int | None = None) -> None:
+    def __init__(
+        self,
+        per_host: int | None = None,
+        on_bytes: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.on_bytes = on_bytes
         self.cancel = threading.Event()
         self._staged: set[StagedFile] = set()
         self._lock = threading.Lock()
@@ -338,6 +343,8 @@ def _fetch(
                 restore=restore,
             )
 
+    if run is not None and run.on_bytes is not None and info.size:
+        run.on_bytes(0, info.size)  # once, whatever the retries
     return retrying(attempt, options.retry, cancel)
 
 
@@ -352,9 +359,13 @@ def _exists(location: str, storage_options: StorageOptions | None) -> bool:
 
 
 def _checked(write: Callable[[bytes], None], run: _Run) -> Callable[[bytes], None]:
+    on_bytes = run.on_bytes
+
     def sink(chunk: bytes) -> None:
         run.check()  # an interrupted run stops between chunks
         write(chunk)
+        if on_bytes is not None:
+            on_bytes(len(chunk), 0)
 
     return sink
 
@@ -433,6 +444,7 @@ def fetch_many(
     force: bool = False,
     per_host: int | None = None,
     on_result: Callable[[FetchResult], None] | None = None,
+    on_bytes: Callable[[int, int], None] | None = None,
 ) -> FetchReport:
     """:func:`fetch` every URL, at most ``workers`` at a time; failures do not stop the rest.
 
@@ -451,6 +463,10 @@ def fetch_many(
         a time, whatever ``workers`` allows (polite to data providers); default no limit
         beyond ``workers``.
     :param on_result: called in the caller's thread with each result as it completes.
+    :param on_bytes: called from the download threads as ``on_bytes(received,
+        announced)``: ``announced`` the size a download expects when it starts (0 if the
+        server announced none), ``received`` the bytes of each chunk as it arrives (for
+        byte-level progress: bytes, rate, time left).
     :returns: a :class:`FetchReport`; call ``raise_for_failures()`` to turn failures into
         an exception.
     """
@@ -464,7 +480,7 @@ def fetch_many(
     pending = [url for url in unique if url not in results]
     for url in pending:
         todo.put(url)
-    run = _Run(None if per_host is None else max(1, per_host))
+    run = _Run(None if per_host is None else max(1, per_host), on_bytes)
     threads = [
         threading.Thread(target=_work, args=(manifest, dest, options, run, todo, done), daemon=True)
         for _ in range(min(max(1, workers), len(pending)))
