@@ -266,6 +266,9 @@ def test_ctrl_c_stops_the_cli_fetch_within_a_second_keeping_what_landed(
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     sent = time.monotonic()
+    time.sleep(0.3)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)  # impatient: a second Ctrl-C changes nothing
     out, err = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 2.5
     assert proc.returncode == 130, err
