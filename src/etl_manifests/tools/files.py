@@ -13,6 +13,12 @@ record field                  taken from
                               (S3), ``contentType`` (GCS)
 ``content_length_bytes``      the size the store reports
 ============================  ==========================================================
+
+Errors of the store become ours (:func:`translate`): only a real not-found (HTTP 404,
+410) is :class:`NotFoundError`, a refusal (401, 403) :class:`PermissionDeniedError`,
+anything else :class:`TransferError`, marked ``retryable`` when it is transient;
+:func:`retrying` tries those again under a :class:`TransferRetry` policy. No error keeps
+the exception of the library underneath: its text is scrubbed into the message.
 """
 
 from __future__ import annotations
