@@ -40,7 +40,7 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .metadata import FORMAT_VERSION, MAX_REVISION, ManifestMetadata
-from .record import ManifestRecord, Row
+from .record import SPARSE_FIELDS, ManifestRecord, Row
 
 __all__ = [
     "Document",
@@ -72,26 +72,38 @@ def _row_schema(*, defaults: bool = True) -> CoreSchema:
     for name, field in _model_fields(ManifestRecord).items():
         schema = field["schema"]
         optional = schema["type"] == "default"
+        # A sparse field is never filled in: absent from the text, absent from the row.
+        bare = optional and (not defaults or name in SPARSE_FIELDS)
         fields[name] = core_schema.typed_dict_field(
-            schema["schema"] if optional and not defaults else schema, required=not optional
+            schema["schema"] if bare else schema, required=not optional
         )
     return core_schema.typed_dict_schema(fields, extra_behavior="forbid")
 
 
-#: Fields every row has once defaults are filled in.
-_ROW_FIELDS = len(ManifestRecord.model_fields)
+#: Fields every row has once defaults are filled in (sparse fields only when set).
+_ROW_FIELDS = len(ManifestRecord.model_fields) - len(SPARSE_FIELDS)
 _DEFAULTED = {
-    name: info for name, info in ManifestRecord.model_fields.items() if not info.is_required()
+    name: info
+    for name, info in ManifestRecord.model_fields.items()
+    if not info.is_required() and name not in SPARSE_FIELDS
 }
 
 
+def _sparse_in(row: Row) -> int:
+    return sum(name in row for name in SPARSE_FIELDS)
+
+
 def fill_defaults(rows: dict[str, Row]) -> None:
-    """Give rows that lack optional fields their defaults, as the model would."""
+    """Give rows that lack optional fields their defaults, as the model would; a sparse
+    field stays absent, and one stored as ``null`` is dropped."""
     for row in rows.values():
-        if len(row) != _ROW_FIELDS:
+        if len(row) != _ROW_FIELDS + _sparse_in(row):
             for name, info in _DEFAULTED.items():
                 if name not in row:
                     row[name] = info.get_default(call_default_factory=True)
+        for name in SPARSE_FIELDS:
+            if name in row and row[name] is None:
+                del row[name]
 
 
 # Only field names go through pydantic-core's string cache. Caching values too would share
@@ -359,5 +371,5 @@ def decode(data: bytes, location: str) -> Document:
     keys = len(_TOP_FIELDS) + len(metadata.model_fields_set) + len(records) + in_rows
     check_unique_keys(data, keys, location)
     if in_rows != _ROW_FIELDS * len(records):
-        fill_defaults(records)
+        fill_defaults(records)  # also rows with a source: they hold more than the count
     return Document(metadata, records)

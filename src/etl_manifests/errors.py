@@ -29,6 +29,7 @@ __all__ = [
     "ConflictError",
     "CopyConflictError",
     "CorruptManifestError",
+    "DestinationConflictError",
     "InvalidNameError",
     "InvalidRecordError",
     "ManagerConfigurationError",
@@ -203,7 +204,38 @@ class TransferError(ManifestError, OSError):
 
     Raised by the download and record helpers (:mod:`etl_manifests.tools`); nothing was
     recorded and no partial file was left under the destination's name.
+
+    ``retryable`` says whether the failure was transient (HTTP 408, 425, 429, 5xx, a
+    connection reset or cut short, a timeout), ``status`` is the HTTP status the server
+    answered (if any), ``retry_after`` the seconds its ``Retry-After`` asked for (if any).
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+class DestinationConflictError(ManifestError, FileExistsError):
+    """Two different sources would be downloaded to one destination path.
+
+    Raised by the download helpers before anything is written: nothing on disk or in
+    the manifest changed. ``path`` is the destination, ``sources`` the two URLs (without
+    credentials).
+    """
+
+    def __init__(self, message: str, path: str = "", sources: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+        self.sources = list(sources)
 
 
 class UnsupportedStoreError(StorageError, NotImplementedError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     AwareDatetime,
@@ -54,7 +54,12 @@ _TEXT_FIELDS = (
     "etag",
     "content_type",
     "last_modified_server",
+    "source",
 )
+
+#: Optional fields a row holds only when set: a record without them is stored (and
+#: encoded) exactly as before they existed, and reads them as ``None``.
+SPARSE_FIELDS = ("source",)
 
 
 class _LocationSchema:
@@ -123,6 +128,10 @@ class ManifestRecord(BaseModel):
     content_length_bytes: _Length | None = None
     """The ``Content-Length`` response header of the download, as an ``int`` (not a bool,
     a float or a string of digits: parse the header first)."""
+    source: str | None = None
+    """Where the file was downloaded from: the URL without credentials (see
+    ``etl_manifests.tools.files.source_of``); ``None`` for records of files recorded where
+    they lie, and for records written before this field existed. Stored only when set."""
     updated_at: AwareDatetime = Field(default_factory=_utcnow)
     """When the record was last updated; timezone-aware, stored in UTC (other offsets are
     converted, keeping the instant), defaults to now. When two writers store the same
@@ -134,8 +143,11 @@ class ManifestRecord(BaseModel):
         # validated with the field schemas alone (see document.py), where JSON input can
         # carry neither of these problems in a form we would write back.
         fields = self.__dict__
+        for name in SPARSE_FIELDS:
+            if fields.get(name, 0) is None:
+                del fields[name]  # absent, as in rows decoded from documents without it
         for name in _TEXT_FIELDS:
-            value = fields[name]
+            value = fields.get(name)
             if value is not None and not value.isascii():
                 try:
                     value.encode("utf-8")
@@ -156,6 +168,14 @@ class ManifestRecord(BaseModel):
                     "UTC (years 1 to 9999)"
                 ) from None
         return self
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # A sparse field that is not set is not in the row: it reads as None.
+            if name in SPARSE_FIELDS:
+                return None
+            return super().__getattr__(name)
 
     @classmethod
     def from_row(cls, row: Row) -> ManifestRecord:

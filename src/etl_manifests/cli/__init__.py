@@ -16,7 +16,19 @@ _CLI_PACKAGES = {"typer", "rich", "click"}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and exit."""
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``) and exit.
+
+    Ctrl-C at any point after the package is imported ends it with one line and exit
+    code 130, never a traceback.
+    """
+    try:
+        sys.exit(_main(argv))
+    except KeyboardInterrupt:
+        sys.stderr.write("etl-manifests: error: interrupted\n")
+        sys.exit(130)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         from .app import run
     except ImportError as exc:
@@ -26,5 +38,5 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"etl-manifests: error: the command line needs the {exc.name!r} package, which "
             "is not installed; install it with: pip install 'etl-manifests[cli]'\n"
         )
-        sys.exit(2)
-    sys.exit(run(argv))
+        return 2
+    return run(argv)

@@ -125,7 +125,7 @@ class _Group(TyperGroup):
             where = ctx.command_path if ctx is not None else PROG
             message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
             return _fail(f"{message}; run '{where} --help' for usage", 2)
-        except typer.Abort:
+        except (typer.Abort, KeyboardInterrupt):
             return _fail("interrupted", 130)
         except _ClickException as exc:
             code: int = exc.exit_code  # type: ignore[attr-defined]

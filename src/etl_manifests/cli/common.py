@@ -9,11 +9,17 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from ..config import ETLConfig
+from ..errors import (
+    InvalidNameError,
+    ManifestError,
+    UnknownProcessError,
+)
 from ..model import Manifest
 from ..policy import CheckpointPolicy
-from ..process import ETLProcess
+from ..process import ETLProcess, parse_process
 from ..record import ManifestRecord
 from ..registry import open_backend, split_scheme
 from ..storage import StorageBackend
@@ -23,9 +29,11 @@ __all__ = [
     "EtlVersionOption",
     "JsonOption",
     "ProcessOption",
+    "ProcessesOption",
     "RootOption",
     "Target",
     "WorkersOption",
+    "declared_processes",
     "select",
 ]
 
@@ -49,9 +57,61 @@ EtlVersionOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def declared_processes() -> list[str]:
+    """The processes the command line may name: the seed's three and those declared in
+    ``ETL_MANIFESTS_PROCESSES`` (or ``.env``); unreadable settings declare none here
+    (the command itself then reports them)."""
+    try:
+        declared = ETLConfig().processes
+    except (ValidationError, ManifestError):
+        declared = ()
+    return [*ETLProcess, *(name for name in declared if name not in set(ETLProcess))]
+
+
+def parse_process_option(value: str | None) -> str | None:
+    """``--process``: a seed or declared process name (seed names in any case).
+
+    :raises typer.BadParameter: any other name, naming the ones that exist (exit 2).
+    """
+    if value is None:
+        return None
+    known = declared_processes()
+    name = value.lower() if value.lower() in set(ETLProcess) else value
+    try:
+        return parse_process(name, known)
+    except (UnknownProcessError, InvalidNameError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _parse_processes(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return values
+    return [p for v in values if (p := parse_process_option(v)) is not None]
+
+
 ProcessOption = Annotated[
-    ETLProcess,
-    typer.Option("--process", "-p", help="Which process's manifest.", case_sensitive=False),
+    str,
+    typer.Option(
+        "--process",
+        "-p",
+        help="Which process's manifest: extractor, transformer, loader, or one declared "
+        "in ETL_MANIFESTS_PROCESSES.",
+        callback=parse_process_option,
+    ),
+]
+#: ``--process`` given any number of times.
+ProcessesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--process",
+        "-p",
+        help="Only this process's manifest (repeatable) [default: the seed's three and "
+        "those declared in ETL_MANIFESTS_PROCESSES].",
+        callback=_parse_processes,
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print plain JSON on stdout (no colour, no progress).")
@@ -102,7 +162,7 @@ class Target:
         """The backend holding the manifests."""
         return open_backend(self.root, self.storage_options)
 
-    def manifest(self, process: ETLProcess, *, load: bool = True) -> Manifest:
+    def manifest(self, process: ETLProcess | str, *, load: bool = True) -> Manifest:
         """The manifest of ``process`` at this target's ETL version, committing with the
         checkpoint policy of ``ETL_MANIFESTS_CHECKPOINT``."""
         return Manifest(

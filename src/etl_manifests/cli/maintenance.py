@@ -11,9 +11,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..process import ETLProcess
 from ..registry import ENTRY_POINT_GROUP, get_plugin_manager, get_registry, plugin_errors
-from .common import EtlVersionOption, JsonOption, RootOption, Target
+from .common import (
+    EtlVersionOption,
+    JsonOption,
+    ProcessesOption,
+    RootOption,
+    Target,
+    declared_processes,
+)
 from .output import print_json, stderr, stdout
 
 __all__ = ["parse_age", "register"]
@@ -37,16 +43,7 @@ def parse_age(text: str) -> timedelta:
 
 
 def cleanup(
-    process: Annotated[
-        list[ETLProcess] | None,
-        typer.Option(
-            "--process",
-            "-p",
-            help="Only this process's manifest (repeatable) [default: all three].",
-            case_sensitive=False,
-            show_default=False,
-        ),
-    ] = None,
+    process: ProcessesOption = None,
     min_age: Annotated[
         str,
         typer.Option(
@@ -65,7 +62,7 @@ def cleanup(
     age = parse_age(min_age)
     target = Target.resolve(root, etl_version)
     removed: dict[str, int] = {}
-    for proc in process or list(ETLProcess):
+    for proc in process or declared_processes():
         manifest = target.manifest(proc, load=False)
         removed[manifest.key] = manifest.cleanup_staged(min_age=age)
     if json:

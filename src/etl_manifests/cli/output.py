@@ -20,7 +20,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.text import Text
 
 __all__ = [
@@ -32,6 +41,7 @@ __all__ = [
     "progress",
     "stderr",
     "stdout",
+    "transfer_progress",
     "visible",
 ]
 
@@ -132,3 +142,43 @@ def progress(description: str, total: int) -> Iterator[Callable[[], None]]:
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda: bar.advance(task)
+
+
+@contextmanager
+def transfer_progress(
+    description: str, total: int
+) -> Iterator[tuple[Callable[[], None], Callable[[int, int], None]]]:
+    """Yield ``(advance, add_bytes)``: a file count and a byte count (bytes, rate, ETA),
+    drawn on stderr only if stderr is a terminal. ``add_bytes(received, expected)`` may
+    be called from any thread: ``expected`` adds to the bytes announced, ``received`` to
+    those that arrived."""
+    console = stderr()
+    if not console.is_terminal or total == 0:
+        yield (lambda: None), (lambda received, expected: None)
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"{description} 0/{total}", total=None)
+        announced = 0
+        done = 0
+
+        def advance() -> None:
+            nonlocal done
+            done += 1
+            bar.update(task, description=f"{description} {done}/{total}")
+
+        def add_bytes(received: int, expected: int) -> None:
+            nonlocal announced
+            if expected:
+                announced += expected
+                bar.update(task, total=announced)
+            if received:
+                bar.advance(task, received)
+
+        yield advance, add_bytes

@@ -10,10 +10,11 @@ import typer
 from rich.markup import escape
 
 from ..process import ETLProcess
-from ..tools import FetchResult, FetchStatus, fetch_many, record_files
+from ..tools import FetchReport, FetchResult, FetchStatus, fetch_many, record_files
+from ..tools.fetch import DEFAULT_NAMING
 from ..tools.files import redact
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, WorkersOption
-from .output import human_size, print_json, progress, stdout
+from .output import human_size, print_json, progress, stdout, transfer_progress
 
 __all__ = ["register"]
 
@@ -51,6 +52,7 @@ def record(
     """
     target = Target.resolve(root, etl_version)
     manifest = target.manifest(process)
+    before = {r.checksum: r.updated_at for r in manifest}
     with progress("hashing", len(paths)) as advance:
         records = record_files(
             manifest,
@@ -63,12 +65,16 @@ def record(
         print_json([r.model_dump(mode="json") for r in records])
         return
     console = stdout()
+    unchanged = 0
     for r in records:
         size = human_size(r.content_length_bytes)
+        same = before.get(r.checksum) == r.updated_at
+        unchanged += same
+        what = "unchanged" if same else "recorded "
         console.print(
-            f"recorded  {r.checksum[:12]}  {size:>10}  {escape(r.filepath)}", highlight=False
+            f"{what} {r.checksum[:12]}  {size:>10}  {escape(r.filepath)}", highlight=False
         )
-    console.print(f"{len(records)} recorded in {manifest.url}")
+    console.print(f"{len(records) - unchanged} recorded, {unchanged} unchanged in {manifest.url}")
 
 
 def fetch(
@@ -93,12 +99,44 @@ def fetch(
             "--from-file",
             "-i",
             help="Read more URLs from this file, one a line ('-': stdin).",
-            exists=True,
             dir_okay=False,
             allow_dash=True,
             show_default=False,
         ),
     ] = None,
+    naming: Annotated[
+        str,
+        typer.Option(
+            "--naming",
+            help="Where each file lands below --dest: a template of {host}, {path} (the "
+            "URL's path) and {name} (its last part), such as '{host}/{path}' or '{name}'.",
+        ),
+    ] = DEFAULT_NAMING,
+    refetch_missing: Annotated[
+        bool,
+        typer.Option(
+            "--refetch-missing",
+            help="Download recorded files again when they are gone from their recorded "
+            "place (what verify reports as missing).",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Download every file, recorded or not."),
+    ] = False,
+    per_host: Annotated[
+        int | None,
+        typer.Option(
+            "--per-host",
+            min=1,
+            help="At most this many downloads from one host at a time (beside --workers).",
+            show_default=False,
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Say why each file was skipped or a duplicate."),
+    ] = False,
     process: ProcessOption = ETLProcess.EXTRACTOR,
     root: RootOption = None,
     etl_version: EtlVersionOption = None,
@@ -106,8 +144,11 @@ def fetch(
     json: JsonOption = False,
 ) -> None:
     """Download files the manifest does not have yet into a folder, and record each one as
-    it lands. Files recorded before (same name, same server headers, same destination)
-    are skipped without downloading. Exit code 1 if any download failed.
+    it lands with its source URL. Files recorded before (same source, same server
+    headers, same destination) are skipped without downloading. Each file lands at its
+    URL's path below --dest (see --naming); two URLs for one destination are refused.
+    Exit code 1 if any download failed, 130 if interrupted (Ctrl-C stops the downloads
+    in flight, keeps the files that landed, and prints the summary).
 
     Example: `etl-manifests fetch https://example.org/data/day_1.csv --dest downloads`
     """
@@ -117,31 +158,46 @@ def fetch(
     target = Target.resolve(root, etl_version)
     manifest = target.manifest(process)
     console = stdout()
+    seen: list[FetchResult] = []
 
     def show(result: FetchResult) -> None:
+        seen.append(result)
         advance()
         if not json:
-            _print_result(console, result)
+            _print_result(console, result, verbose=verbose)
 
-    with progress("fetching", len(wanted)) as advance:
-        report = fetch_many(
-            manifest,
-            wanted,
-            dest,
-            workers=workers,
-            storage_options=target.file_options(),
-            on_result=show,
-        )
+    interrupted = False
+    with transfer_progress("fetching", len(wanted)) as (advance, add_bytes):
+        try:
+            report = fetch_many(
+                manifest,
+                wanted,
+                dest,
+                workers=workers,
+                naming=naming,
+                refetch_missing=refetch_missing,
+                force=force,
+                per_host=per_host,
+                storage_options=target.file_options(),
+                on_result=show,
+                on_bytes=add_bytes,
+            )
+        except KeyboardInterrupt as stop:
+            interrupted = True
+            report = getattr(stop, "report", None) or FetchReport(seen)
     if json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), "interrupted": interrupted})
     else:
         counts = ", ".join(f"{report.count(s)} {s.value}" for s in FetchStatus)
-        console.print(f"{counts} ({manifest.url})")
+        tail = f"; interrupted, {len(wanted) - len(report.results)} not fetched" * interrupted
+        console.print(f"{counts} ({manifest.url}){tail}")
+    if interrupted:
+        raise typer.Exit(130)
     if not report.ok:
         raise typer.Exit(1)
 
 
-def _print_result(console: Any, result: FetchResult) -> None:
+def _print_result(console: Any, result: FetchResult, *, verbose: bool = False) -> None:
     style = _STYLE[result.status]
     line = f"[{style}]{result.status.value:<10}[/{style}] {escape(redact(result.url))}"
     if result.status is FetchStatus.FAILED:
@@ -150,11 +206,22 @@ def _print_result(console: Any, result: FetchResult) -> None:
         line += f" -> {escape(result.filepath or '')} ({human_size(result.size)})"
     else:
         line += f" (recorded: {escape(result.filepath or '')})"
+    if verbose and result.reason:
+        line += f"\n           {escape(result.reason)}"
     console.print(line, highlight=False)
 
 
 def _read_urls(source: Path | None) -> list[str]:
     if source is None:
         return []
-    text = sys.stdin.read() if str(source) == "-" else source.read_text(encoding="utf-8")
+    if str(source) == "-":
+        text = sys.stdin.read()
+    elif not source.is_file():
+        raise typer.BadParameter(
+            f"file {str(source)!r} does not exist; give a file of URLs, one a line, or '-' "
+            "to read them from stdin",
+            param_hint="'--from-file' / '-i'",
+        )
+    else:
+        text = source.read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]

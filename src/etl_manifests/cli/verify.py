@@ -1,4 +1,5 @@
-"""``verify``: are the recorded files still there, with their size (and checksum)?"""
+"""``verify``: are the recorded files still there, with their size (and checksum)?
+``forget``: remove records, so that the next fetch downloads their files again."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..process import ETLProcess
+from ..tools import forget as forget_records
 from ..tools import verify as verify_files
 from .common import (
     EtlVersionOption,
@@ -25,8 +27,9 @@ __all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``verify`` to ``app``."""
+    """Add ``verify`` and ``forget`` to ``app``."""
     app.command("verify")(verify)
+    app.command("forget")(forget)
 
 
 def verify(
@@ -92,3 +95,60 @@ def verify(
         console.print(summary.append(cell(manifest.url)).append(")"))
     if not report.ok:
         raise typer.Exit(1)
+
+
+def forget(
+    selectors: Annotated[
+        list[str],
+        typer.Argument(
+            help="Checksums (or 4+ leading hex digits), file names or globs ('*' for all).",
+            show_default=False,
+        ),
+    ],
+    missing: Annotated[
+        bool,
+        typer.Option("--missing", help="Only records whose file is gone (as verify says)."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="Say what would be removed; change nothing.")
+    ] = False,
+    process: ProcessOption = ETLProcess.EXTRACTOR,
+    root: RootOption = None,
+    etl_version: EtlVersionOption = None,
+    workers: WorkersOption = 8,
+    json: JsonOption = False,
+) -> None:
+    """Remove records from the manifest, in one commit; the files are left alone, and the
+    next fetch of their URLs downloads them again.
+
+    Example: `etl-manifests forget --missing '*'`
+    """
+    target = Target.resolve(root, etl_version)
+    manifest = target.manifest(process)
+    records = select(manifest, selectors)
+    if missing:
+        with progress("verifying", len(records)) as advance:
+            report = verify_files(
+                manifest,
+                records,
+                mark=False,
+                workers=workers,
+                storage_options=target.file_options(),
+                on_checked=lambda *_: advance(),
+            )
+        gone = {p.checksum for p in report.missing}
+        records = [r for r in records if r.checksum in gone]
+    removed = records if dry_run else forget_records(manifest, records)
+    if json:
+        print_json(
+            {
+                "dry_run": dry_run,
+                "forgotten": [r.model_dump(mode="json") for r in removed],
+            }
+        )
+        return
+    console = stdout()
+    for r in removed:
+        console.print(f"forgotten {r.checksum[:12]}  ", cell(r.filepath), sep="")
+    what = "would be forgotten" if dry_run else "forgotten"
+    console.print(f"{len(removed)} {what} ({manifest.url})")

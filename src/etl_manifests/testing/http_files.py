@@ -4,6 +4,9 @@ Serves ``GET`` and ``HEAD`` of the files added with :meth:`FileServer.add`, with
 ``Content-Length``, ``Content-Type``, and, unless turned off, ``ETag`` and
 ``Last-Modified`` (so tests can take the "no headers, only the checksum can tell" path).
 Every request is counted per method and path, so a test can prove what was downloaded.
+
+Faults on demand: a status instead of a file (always, or for the next few requests, with
+``Retry-After``), a connection cut off halfway through a body, slow answers and slow bodies.
 """
 
 from __future__ import annotations
@@ -32,11 +35,27 @@ class FileServer:
         self.etag = True
         #: Send ``Last-Modified`` (a fixed date: content changes show in ETag and size).
         self.last_modified = True
+        #: Send the ETag as a weak one (``W/"..."``).
+        self.weak_etag = False
+        #: The time ``Last-Modified`` announces (seconds since the epoch).
+        self.modified_at = 1_700_000_000.0
         #: ``Content-Length`` that ``HEAD`` announces instead of the true one, per name
         #: (as if the file changed between a client's HEAD and its GET).
         self.head_lengths: dict[str, int] = {}
         #: Seconds each ``GET`` waits before answering (to make downloads overlap).
         self.get_delay = 0.0
+        #: Status answered instead of the file, always, per name (401, 403, 410, 500, ...).
+        self.statuses: dict[str, int] = {}
+        #: Statuses answered instead of the file, one per request (HEAD or GET), per name;
+        #: once used up, the file is served.
+        self.failures: dict[str, list[int]] = {}
+        #: Headers sent with every failure status (``{"Retry-After": "1"}``).
+        self.failure_headers: dict[str, str] = {}
+        #: How many ``GET``s of a name are cut off after half the body (the connection
+        #: closed with fewer bytes than ``Content-Length`` announced).
+        self.resets: dict[str, int] = {}
+        #: Seconds a ``GET`` waits between the first half of the body and the rest.
+        self.stall = 0.0
         self._in_flight = 0
         self._max_in_flight = 0
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -79,6 +98,22 @@ class FileServer:
         with self._lock:
             self._requests[(method, name)] += 1
 
+    def failure(self, name: str) -> int | None:
+        """The status to answer for ``name`` instead of the file, if any (consumes one)."""
+        with self._lock:
+            if name in self.statuses:
+                return self.statuses[name]
+            queue = self.failures.get(name)
+            return queue.pop(0) if queue else None
+
+    def reset(self, name: str) -> bool:
+        """Whether to cut this ``GET`` of ``name`` off halfway (consumes one)."""
+        with self._lock:
+            left = self.resets.get(name, 0)
+            if left:
+                self.resets[name] = left - 1
+            return left > 0
+
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:
         with self._lock:
@@ -114,6 +149,14 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
         def _answer(self, *, body: bool) -> None:
             name = unquote(urlsplit(self.path).path.lstrip("/"))
             server.count(self.command, name)
+            status = server.failure(name)
+            if status is not None:
+                self.send_response(status)
+                for header, value in server.failure_headers.items():
+                    self.send_header(header, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             data = server.get(name)
             if data is None:
                 self.send_error(404)
@@ -125,12 +168,27 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(length))
             self.send_header("Content-Type", "application/octet-stream")
             if server.etag:
-                self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()[:16]}"')
+                tag = f'"{hashlib.sha256(data).hexdigest()[:16]}"'
+                self.send_header("ETag", f"W/{tag}" if server.weak_etag else tag)
             if server.last_modified:
-                self.send_header("Last-Modified", formatdate(1_700_000_000, usegmt=True))
+                self.send_header("Last-Modified", formatdate(server.modified_at, usegmt=True))
             self.end_headers()
             if body:
-                self.wfile.write(data)
+                self._body(name, data)
+
+        def _body(self, name: str, data: bytes) -> None:
+            half = len(data) // 2
+            if server.reset(name):
+                self.wfile.write(data[:half])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            if server.stall:
+                self.wfile.write(data[:half])
+                self.wfile.flush()
+                time.sleep(server.stall)
+                data = data[half:]
+            self.wfile.write(data)
 
         def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: tests read the counters instead

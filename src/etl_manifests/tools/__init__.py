@@ -19,9 +19,9 @@ from __future__ import annotations
 from .compare import CompareReport, ManifestDiff, RecordDiff, compare_manifests, diff_records
 from .copy import CopyReport, CopyStatus, ManifestCopy, OnConflict, copy_manifests
 from .fetch import Fetcher, FetchReport, FetchResult, FetchStatus, fetch, fetch_many
-from .files import FileInfo, StorageOptions, stat
+from .files import FileInfo, StorageOptions, TransferRetry, stat
 from .hashing import Digest, hash_stream
-from .records import record_file, record_files, record_params
+from .records import forget, record_file, record_files, record_params
 from .verify import Problem, ProblemKind, VerifyReport, verify
 
 __all__ = [
@@ -41,12 +41,14 @@ __all__ = [
     "ProblemKind",
     "RecordDiff",
     "StorageOptions",
+    "TransferRetry",
     "VerifyReport",
     "compare_manifests",
     "copy_manifests",
     "diff_records",
     "fetch",
     "fetch_many",
+    "forget",
     "hash_stream",
     "record_file",
     "record_files",

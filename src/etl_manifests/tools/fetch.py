@@ -8,12 +8,17 @@
     report.raise_for_failures()
 
 For each URL: ask the server for its headers (one HEAD); if the manifest already has
-this exact file at this destination (same name, same ``ETag`` / ``Last-Modified`` /
-size), skip it. Otherwise stream it to a temporary name beside the destination while
-hashing it, and unless its SHA-256 is already recorded, move it into place and record
-it (one commit). When the server sends neither ``ETag`` nor ``Last-Modified``, only the
-checksum can tell, so the file is downloaded and a copy whose checksum is recorded is
-discarded.
+this exact file from this source at this destination (same source URL, same ``ETag`` /
+``Last-Modified`` / size), skip it. Otherwise stream it to a temporary name beside the
+destination while hashing it, and unless its SHA-256 is already recorded, move it into
+place and record it with its source (one commit). When the server sends neither
+``ETag`` nor ``Last-Modified``, only the checksum can tell, so the file is downloaded and
+a copy whose checksum is recorded is discarded.
+
+The destination keeps the URL's path below ``dest`` (``naming="{path}"``), so files of
+one name in different folders stay apart; a URL whose destination is recorded from
+another source is refused with :class:`DestinationConflictError` before anything is
+written.
 
 Many workers (threads here, processes or machines with :class:`Fetcher`) may fetch from
 one list into one manifest: records are keyed by checksum, so a file is recorded once
@@ -23,25 +28,59 @@ download, so a file is not downloaded again once it is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from ..errors import InvalidNameError, ManifestError, TransferError
+from ..errors import DestinationConflictError, InvalidNameError, ManifestError, TransferError
 from ..model import Manifest
 from ..process import ETLProcess
 from ..record import ManifestRecord
 from ..store import ManifestStore
-from .files import FileInfo, StorageOptions, filesystem, open_stream, redact, stat
-from .hashing import hash_stream
+from .files import (
+    Cancelled,
+    FileInfo,
+    StorageOptions,
+    TransferRetry,
+    check_file_name,
+    filesystem,
+    no_secrets,
+    open_stream,
+    redact,
+    remote_path,
+    retrying,
+    source_of,
+    stat,
+)
+from .hashing import Digest, hash_stream
 from .records import check_size, params_of
 from .staging import StagedFile
 
-__all__ = ["FetchReport", "FetchResult", "FetchStatus", "Fetcher", "fetch", "fetch_many"]
+__all__ = [
+    "DEFAULT_NAMING",
+    "FetchReport",
+    "FetchResult",
+    "FetchStatus",
+    "Fetcher",
+    "destination_name",
+    "fetch",
+    "fetch_many",
+]
+
+#: Where a download lands below ``dest``: the URL's path below its host or bucket.
+DEFAULT_NAMING = "{path}"
+#: Seconds an interrupted :func:`fetch_many` waits for downloads in flight to stop.
+_CANCEL_GRACE = 1.0
 
 
 class FetchStatus(enum.StrEnum):
@@ -71,6 +110,10 @@ class FetchResult:
     size: int | None = None
     """Bytes downloaded (0 when skipped)."""
     error: str | None = None
+    """Why the URL failed (``FAILED`` only): the error's message, without credentials."""
+    reason: str | None = None
+    """Why it was skipped (which record matched, by which rule), or why it was a
+    duplicate; ``None`` otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields; the URL without credentials."""
@@ -114,55 +157,278 @@ class FetchReport:
         }
 
 
+def destination_name(url: str, naming: str = DEFAULT_NAMING, filename: str | None = None) -> str:
+    """The path below ``dest`` where :func:`fetch` puts ``url``.
+
+    :param naming: a template of ``{host}`` (host or bucket), ``{path}`` (the URL's path
+        below it, decoded) and ``{name}`` (its last component), such as ``"{host}/{path}"``
+        or ``"{name}"`` (all files in one folder, as before sources were recorded).
+    :param filename: a plain name that replaces the template.
+    :raises InvalidNameError: the result is not a relative path of plain names, or holds
+        a control character (``%1b`` in a URL); nothing is created.
+    """
+    if filename is not None:
+        check_file_name(filename)
+        return filename
+    host, path = remote_path(url)
+    name = path.rsplit("/", 1)[-1]
+    try:
+        relative = naming.format(host=host, path=path, name=name)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise InvalidNameError(
+            f"naming template {naming!r} is not valid ({type(exc).__name__}: {exc}); use "
+            "{host}, {path} and {name}, as in '{host}/{path}'"
+        ) from None
+    parts = relative.strip("/").split("/")
+    for part in parts:
+        check_file_name(part, what=f"path component (in {relative!r}, from {redact(url)})")
+    return "/".join(parts)
+
+
+@no_secrets
 def fetch(
     manifest: Manifest,
     url: str,
     dest: str,
     *,
     filename: str | None = None,
+    naming: str = DEFAULT_NAMING,
     storage_options: StorageOptions | None = None,
+    retry: TransferRetry | None = None,
+    refetch_missing: bool = False,
+    force: bool = False,
 ) -> FetchResult:
-    """Download ``url`` into the folder ``dest`` and record it, unless it is recorded.
+    """Download ``url`` below the folder ``dest`` and record it, unless it is recorded.
 
     :param dest: a local folder (created if missing) or a URL prefix such as
-        ``s3://bucket/raw``; the file lands at ``{dest}/{filename}``.
-    :param filename: the name to store it under; default the URL's last path component.
+        ``s3://bucket/raw``; the file lands at ``{dest}/{destination_name(url, naming)}``.
+    :param filename: a plain name to store it under directly below ``dest``.
+    :param naming: see :func:`destination_name`; default the URL's path.
     :param storage_options: fsspec options per URL scheme, for the source and the
         destination (``{"s3": {"endpoint_url": ...}}``).
-    :raises NotFoundError: nothing at ``url``.
-    :raises TransferError: the download failed; nothing was recorded and no partial file
-        is left under the destination's name.
-    :raises InvalidNameError: ``filename`` is not a plain file name.
+    :param retry: how transient failures are tried again (default
+        :data:`~etl_manifests.tools.files.DEFAULT_TRANSFER_RETRY`).
+    :param refetch_missing: download a recorded file again if it is no longer at its
+        recorded place (what ``verify`` reports as missing); it is put back there.
+    :param force: download even if the file is recorded; bytes that are recorded at
+        this destination are put back in place (not recorded twice).
+    :raises NotFoundError: nothing at ``url`` (HTTP 404 or 410).
+    :raises PermissionDeniedError: the server or store refused (HTTP 401 or 403).
+    :raises TransferError: the download failed (after retries, for transient failures);
+        nothing was recorded and no partial file is left under the destination's name.
+    :raises DestinationConflictError: the destination is recorded from another source.
+    :raises InvalidNameError: the destination name is not a safe relative path.
+
+    No error raised carries a credential: not in its message, nor chained to it.
     """
-    info = stat(url, storage_options)
-    name = filename if filename is not None else info.filename
-    _check_name(name)
-    fs, folder = filesystem(dest, storage_options)
-    path = f"{folder.rstrip('/')}/{name}"
-    target = path if isinstance(fs, LocalFileSystem) else f"{dest.rstrip('/')}/{name}"
+    options = _Options(filename, naming, storage_options, retry, refetch_missing, force)
+    return _fetch(manifest, url, dest, options)
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    filename: str | None = None
+    naming: str = DEFAULT_NAMING
+    storage_options: StorageOptions | None = None
+    retry: TransferRetry | None = None
+    refetch_missing: bool = False
+    force: bool = False
+
+
+class _Run:
+    """What the downloads of one :func:`fetch_many` share: the stop signal, and the
+    temporary files being written (removed if their downloads do not stop in time)."""
+
+    def __init__(
+        self,
+        per_host: int | None = None,
+        on_bytes: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.on_bytes = on_bytes
+        self.cancel = threading.Event()
+        self._staged: set[StagedFile] = set()
+        self._lock = threading.Lock()
+        self._per_host = per_host
+        self._hosts: dict[str, threading.Semaphore] = {}
+
+    @contextlib.contextmanager
+    def host_slot(self, url: str) -> Iterator[None]:
+        """Hold one of the ``per_host`` places of ``url``'s host for the block."""
+        if self._per_host is None:
+            yield
+            return
+        host = remote_path(url)[0]
+        with self._lock:
+            slot = self._hosts.setdefault(host, threading.Semaphore(self._per_host))
+        while not slot.acquire(timeout=0.1):
+            self.check()  # an interrupted run stops waiting too
+        try:
+            yield
+        finally:
+            slot.release()
+
+    @contextlib.contextmanager
+    def tracking(self, staged: StagedFile) -> Iterator[StagedFile]:
+        with self._lock:
+            self._staged.add(staged)
+        try:
+            yield staged
+        finally:
+            with self._lock:
+                self._staged.discard(staged)
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+    def abandon(self) -> None:
+        """Remove the temporary files of downloads that did not stop."""
+        with self._lock:
+            left = list(self._staged)
+        for staged in left:
+            staged.discard()
+
+
+def _fetch(
+    manifest: Manifest, url: str, dest: str, options: _Options, run: _Run | None = None
+) -> FetchResult:
+    cancel = run.cancel if run is not None else None
+    info = retrying(lambda: stat(url, options.storage_options), options.retry, cancel)
+    relative = destination_name(url, options.naming, options.filename)
+    fs, folder = filesystem(dest, options.storage_options)
+    path = f"{folder.rstrip('/')}/{relative}"
+    local = isinstance(fs, LocalFileSystem)
+    target = path if local else f"{dest.rstrip('/')}/{relative}"
+    # Releases before sources were recorded put every file directly below dest.
+    legacy = None
+    if options.filename is None and relative != info.filename:
+        legacy = f"{(folder if local else dest).rstrip('/')}/{info.filename}"
+    source = source_of(url)
 
     # Other workers' new commits (only the new log entries are read), so a file one of
     # them recorded meanwhile is neither downloaded nor recorded again.
     manifest.refresh()
-    recorded = _recorded(manifest, info, name, target)
-    if recorded is not None:
-        return FetchResult(url, FetchStatus.SKIPPED, recorded.checksum, recorded.filepath, 0)
-
-    with (
-        open_stream(url, info.size, storage_options) as stream,
-        StagedFile(fs, path, target) as staged,
+    _refuse_collision(manifest, target, source)
+    match = None if options.force else _recorded(manifest, info, target, source, legacy)
+    recorded = match[0] if match is not None else None
+    if match is not None and not (
+        options.refetch_missing and not _exists(match[0].filepath, options.storage_options)
     ):
-        digest = hash_stream(stream, sink=staged.write)
-        check_size(url, info, digest)
-        manifest.refresh()  # someone may have recorded these bytes while we downloaded
-        if digest.checksum in manifest:
-            staged.discard()
-            known = manifest.get(digest.checksum)
-            where = known.filepath if known is not None else None
-            return FetchResult(url, FetchStatus.DUPLICATE, digest.checksum, where, digest.size)
+        record, rule = match
+        why = f"record {record.checksum[:12]} at {record.filepath}: {rule}"
+        return FetchResult(
+            url, FetchStatus.SKIPPED, record.checksum, record.filepath, 0, reason=why
+        )
+    restore = options.force or recorded is not None
+
+    def attempt() -> FetchResult:
+        if run is not None:
+            run.check()
+        with (
+            open_stream(url, info.size, options.storage_options) as stream,
+            StagedFile(fs, path, target) as staged,
+            run.tracking(staged) if run is not None else contextlib.nullcontext(),
+        ):
+            sink = staged.write if run is None else _checked(staged.write, run)
+            digest = hash_stream(stream, sink=sink)
+            check_size(url, info, digest)
+            return _land(
+                manifest,
+                staged,
+                url,
+                info,
+                Digest(digest.checksum, digest.size),
+                source,
+                run,
+                restore=restore,
+            )
+
+    if run is not None and run.on_bytes is not None and info.size:
+        run.on_bytes(0, info.size)  # once, whatever the retries
+    return retrying(attempt, options.retry, cancel)
+
+
+def _exists(location: str, storage_options: StorageOptions | None) -> bool:
+    """Whether a file is at a record's ``filepath`` (an error asking counts as there:
+    only a file known to be gone is fetched again)."""
+    try:
+        fs, path = filesystem(location, storage_options)
+        return bool(fs.exists(path))
+    except Exception:
+        return True
+
+
+def _checked(write: Callable[[bytes], None], run: _Run) -> Callable[[bytes], None]:
+    on_bytes = run.on_bytes
+
+    def sink(chunk: bytes) -> None:
+        run.check()  # an interrupted run stops between chunks
+        write(chunk)
+        if on_bytes is not None:
+            on_bytes(len(chunk), 0)
+
+    return sink
+
+
+# Checksums being moved into place and recorded, per manifest object: a second thread
+# of this process with the same bytes is told "duplicate" instead of recording them too.
+_CLAIMS: weakref.WeakKeyDictionary[Manifest, set[str]] = weakref.WeakKeyDictionary()
+_CLAIMS_LOCK = threading.Lock()
+
+
+def _land(
+    manifest: Manifest,
+    staged: StagedFile,
+    url: str,
+    info: FileInfo,
+    digest: Digest,
+    source: str,
+    run: _Run | None,
+    *,
+    restore: bool = False,
+) -> FetchResult:
+    """Move a hashed download into place and record it, unless its bytes are recorded
+    (or being recorded by another thread): then discard it and say "duplicate" -- or,
+    with ``restore``, if they are recorded at this very place, put them back there."""
+    checksum, size = digest
+    manifest.refresh()  # someone may have recorded these bytes while we downloaded
+    if restore:
+        known = manifest.get(checksum)
+        if known is not None and known.filepath == staged.url:
+            if run is not None:
+                run.check()
+            staged.commit()  # the record already says these bytes are here
+            return FetchResult(url, FetchStatus.DOWNLOADED, checksum, known.filepath, size)
+    with _CLAIMS_LOCK:
+        claims = _CLAIMS.setdefault(manifest, set())
+        known = manifest.get(checksum)
+        duplicate = known is not None or checksum in claims
+        if not duplicate:
+            claims.add(checksum)
+    if duplicate:
+        staged.discard()
+        where = known.filepath if known is not None else None
+        why = (
+            f"these bytes are recorded at {where}"
+            if where is not None
+            else "another thread of this process is recording these bytes"
+        )
+        return FetchResult(url, FetchStatus.DUPLICATE, checksum, where, size, reason=why)
+    try:
+        _refuse_collision(manifest, staged.url, source)
+        if run is not None:
+            run.check()  # the last point where an interrupted run leaves nothing
         staged.commit()
-    record = manifest.add_record({**params_of(info, digest, location=target), "filename": name})
-    return FetchResult(url, FetchStatus.DOWNLOADED, record.checksum, record.filepath, digest.size)
+        params = params_of(info, digest, location=staged.url)
+        record = manifest.add_record({**params, "filename": _name(staged.url), "source": source})
+    finally:
+        with _CLAIMS_LOCK:
+            claims.discard(checksum)
+    return FetchResult(url, FetchStatus.DOWNLOADED, record.checksum, record.filepath, size)
+
+
+def _name(target: str) -> str:
+    return target.rstrip("/").rsplit("/", 1)[-1]
 
 
 def fetch_many(
@@ -171,35 +437,150 @@ def fetch_many(
     dest: str,
     *,
     workers: int = 4,
+    naming: str = DEFAULT_NAMING,
     storage_options: StorageOptions | None = None,
+    retry: TransferRetry | None = None,
+    refetch_missing: bool = False,
+    force: bool = False,
+    per_host: int | None = None,
     on_result: Callable[[FetchResult], None] | None = None,
+    on_bytes: Callable[[int, int], None] | None = None,
 ) -> FetchReport:
     """:func:`fetch` every URL, at most ``workers`` at a time; failures do not stop the rest.
 
-    A URL listed twice is fetched once. Each file is recorded as it lands (one commit
-    each), so a run killed halfway keeps what it downloaded.
+    A URL listed twice is fetched once. URLs whose destinations would be the same path
+    fail with a :class:`DestinationConflictError` message (all but the first of them)
+    before anything is downloaded. Each file is recorded as it lands (one commit each), so
+    a run killed halfway keeps what it downloaded.
 
+    Interrupted (``KeyboardInterrupt`` in the calling thread): no further download starts,
+    downloads in flight stop between chunks within about a second and leave no temporary
+    file, files that landed stay recorded, and the ``KeyboardInterrupt`` is raised again
+    with the results so far in its ``report`` attribute.
+
+    :param refetch_missing: and ``force``: as for :func:`fetch`.
+    :param per_host: at most this many requests to one host (with its port) or bucket at
+        a time, whatever ``workers`` allows (polite to data providers); default no limit
+        beyond ``workers``.
     :param on_result: called in the caller's thread with each result as it completes.
+    :param on_bytes: called from the download threads as ``on_bytes(received,
+        announced)``: ``announced`` the size a download expects when it starts (0 if the
+        server announced none), ``received`` the bytes of each chunk as it arrives (for
+        byte-level progress: bytes, rate, time left).
     :returns: a :class:`FetchReport`; call ``raise_for_failures()`` to turn failures into
         an exception.
     """
     unique = list(dict.fromkeys(urls))
+    options = _Options(None, naming, storage_options, retry, refetch_missing, force)
     results: dict[str, FetchResult] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {
-            pool.submit(fetch, manifest, url, dest, storage_options=storage_options): url
-            for url in unique
-        }
-        for future in as_completed(futures):
-            url = futures[future]
+    todo: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    done: queue.SimpleQueue[FetchResult] = queue.SimpleQueue()
+    for url, failure in _conflicts(unique, dest, naming).items():
+        results[url] = FetchResult(url, FetchStatus.FAILED, error=failure)
+    pending = [url for url in unique if url not in results]
+    for url in pending:
+        todo.put(url)
+    run = _Run(None if per_host is None else max(1, per_host), on_bytes)
+    threads = [
+        threading.Thread(target=_work, args=(manifest, dest, options, run, todo, done), daemon=True)
+        for _ in range(min(max(1, workers), len(pending)))
+    ]
+    for _ in threads:
+        todo.put(None)
+    for thread in threads:
+        thread.start()
+    try:
+        for url in unique:
+            if url in results and on_result is not None:
+                on_result(results[url])
+        while len(results) < len(unique):
             try:
-                result = future.result()
-            except (ManifestError, OSError) as exc:
-                result = FetchResult(url, FetchStatus.FAILED, error=str(exc))
-            results[url] = result
+                result = done.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            results[result.url] = result
             if on_result is not None:
                 on_result(result)
+    except KeyboardInterrupt as interrupt:
+        _stop(run, threads)
+        while not done.empty():
+            result = done.get()
+            results[result.url] = result
+        interrupt.report = FetchReport(  # type: ignore[attr-defined]
+            [results[url] for url in unique if url in results]
+        )
+        raise
     return FetchReport([results[url] for url in unique])
+
+
+def _stop(run: _Run, threads: list[threading.Thread]) -> None:
+    """Cancel every download of ``run``; those that do not stop within the grace period
+    are left to end on their own, their temporary files removed."""
+    run.cancel.set()
+    try:
+        ends = time.monotonic() + _CANCEL_GRACE
+        for thread in threads:
+            thread.join(timeout=max(0.0, ends - time.monotonic()))
+    finally:  # a second Ctrl-C cuts the wait short, not the clean-up
+        run.abandon()
+
+
+def _work(
+    manifest: Manifest,
+    dest: str,
+    options: _Options,
+    run: _Run,
+    todo: queue.SimpleQueue[str | None],
+    done: queue.SimpleQueue[FetchResult],
+) -> None:
+    while (url := todo.get()) is not None:
+        if run.cancel.is_set():
+            return
+        try:
+            with run.host_slot(url):
+                result = _fetch(manifest, url, dest, options, run)
+        except Cancelled:
+            return
+        except (ManifestError, OSError) as exc:
+            result = FetchResult(url, FetchStatus.FAILED, error=str(exc))
+        except Exception as exc:  # a bug must not hang the caller waiting for a result
+            result = FetchResult(url, FetchStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        done.put(result)
+
+
+def _conflicts(urls: list[str], dest: str, naming: str) -> dict[str, str]:
+    """Errors for URLs that cannot be fetched: a destination that is not a safe name,
+    or one that an earlier URL of the list already takes."""
+    taken: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for url in urls:
+        try:
+            relative = destination_name(url, naming)
+        except InvalidNameError as exc:
+            errors[url] = str(exc)
+            continue
+        first = taken.setdefault(relative, url)
+        if first != url:
+            errors[url] = str(_conflict(f"{dest.rstrip('/')}/{relative}", first, url))
+    return errors
+
+
+def _conflict(path: str, first: str, second: str) -> DestinationConflictError:
+    one, two = source_of(first), source_of(second)
+    return DestinationConflictError(
+        f"{redact(one)} and {redact(two)} would both be downloaded to {path}; nothing was "
+        "written. Give a naming template that tells them apart (naming='{host}/{path}', "
+        "--naming '{host}/{path}') or fetch them into different folders",
+        path,
+        [one, two],
+    )
+
+
+def _refuse_collision(manifest: Manifest, target: str, source: str) -> None:
+    """Raise if ``target`` is recorded as downloaded from another source."""
+    for record in manifest.find(_name(target)):
+        if record.filepath == target and record.source not in (None, source):
+            raise _conflict(target, record.source, source)
 
 
 @dataclass(frozen=True)
@@ -217,27 +598,78 @@ class Fetcher:
     dest: str
     process: ETLProcess | str = ETLProcess.EXTRACTOR
     storage_options: Mapping[str, Mapping[str, Any]] | None = None
+    naming: str = DEFAULT_NAMING
+    retry: TransferRetry | None = None
+    refetch_missing: bool = False
+    force: bool = False
 
     def __call__(self, url: str) -> FetchResult:
         manifest = self.manager.get(self.process)
-        return fetch(manifest, url, self.dest, storage_options=self.storage_options)
+        return fetch(
+            manifest,
+            url,
+            self.dest,
+            naming=self.naming,
+            storage_options=self.storage_options,
+            retry=self.retry,
+            refetch_missing=self.refetch_missing,
+            force=self.force,
+        )
 
 
-def _check_name(name: str) -> None:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
-        raise InvalidNameError(f"{name!r} is not a plain file name; pass filename= without folders")
+#: A ``Last-Modified`` has one-second resolution: a file rewritten within the second it
+#: was recorded in may keep its date and size. Only a date this much older than the
+#: record is trusted without an ETag.
+_RACY_SECONDS = 1.0
 
 
-def _recorded(manifest: Manifest, info: FileInfo, name: str, target: str) -> ManifestRecord | None:
-    """The record of this exact file at ``target``, judged by the server's headers."""
+def _recorded(
+    manifest: Manifest, info: FileInfo, target: str, source: str, legacy: str | None
+) -> tuple[ManifestRecord, str] | None:
+    """The record of this exact file from ``source`` at ``target``, judged by the server's
+    headers, and the rule that matched (see "Change detection" in docs/helpers.md). A
+    record without a source (written before sources were kept) counts at ``target``,
+    and at ``legacy``, where such releases put the file."""
     if info.etag is None and info.last_modified is None:
         return None  # only the checksum can tell; the caller downloads
-    for record in manifest.find(
-        name,
-        etag=info.etag,
-        last_modified_server=info.last_modified,
-        content_length_bytes=info.size,
-    ):
-        if record.filepath == target:
-            return record
+    places = [(target, (source, None))] + ([(legacy, (None,))] if legacy is not None else [])
+    for where, sources in places:
+        for record in manifest.find(
+            _name(where),
+            etag=info.etag,
+            last_modified_server=info.last_modified,
+            content_length_bytes=info.size,
+        ):
+            if record.filepath != where or record.source not in sources:
+                continue
+            rule = _rule(info, record)
+            if rule is not None:
+                origin = "same source" if record.source else "recorded before sources were kept"
+                return record, f"{origin}, {rule}"
     return None
+
+
+def _rule(info: FileInfo, record: ManifestRecord) -> str | None:
+    """Which header rule makes ``record`` this file, or ``None`` if the headers that
+    match do not prove it (the caller downloads and the checksum decides)."""
+    size = f"size {info.size}" if info.size is not None else "no size sent"
+    strong = info.etag is not None and not info.etag.startswith("W/")
+    if strong:
+        return f"same strong ETag {info.etag}, {size}"
+    if info.last_modified is None:
+        return None  # a weak ETag alone says "equivalent", not "the same bytes"
+    if _racy(info.last_modified, record):
+        return None
+    tag = f"same weak ETag {info.etag}, " if info.etag is not None else "no ETag, "
+    return f"{tag}same Last-Modified {info.last_modified}, {size}"
+
+
+def _racy(last_modified: str, record: ManifestRecord) -> bool:
+    """Whether ``last_modified`` is too close to the record's time to prove anything."""
+    try:
+        when = parsedate_to_datetime(last_modified)
+    except (TypeError, ValueError):
+        return True
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (record.updated_at - when).total_seconds() < _RACY_SECONDS

@@ -11,18 +11,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..errors import TransferError
 from ..model import Manifest
 from ..record import ManifestRecord
-from .files import FileInfo, StorageOptions, open_stream, redact, stat
+from .files import FileInfo, StorageOptions, no_secrets, open_stream, redact, stat
 from .hashing import Digest, hash_stream
+from .parallel import run_parallel
 
-__all__ = ["record_file", "record_files", "record_params"]
+__all__ = ["forget", "record_file", "record_files", "record_params"]
 
 
+@no_secrets
 def record_params(urlpath: str, *, storage_options: StorageOptions | None = None) -> dict[str, Any]:
     """The fields of a record for the file at ``urlpath``, ready for ``add_record``.
 
@@ -70,9 +71,24 @@ def record_file(
 ) -> ManifestRecord:
     """Hash the file at ``urlpath`` and add its record to ``manifest`` (one commit).
 
-    Returns the stored record. Raises as :func:`record_params` and ``add_record`` do.
+    Returns the stored record. A file the manifest already has, unchanged (same checksum,
+    place, name and store metadata), is not recorded again: its record is returned as it
+    is, with its flags (``is_verified``), and nothing is committed. Raises as
+    :func:`record_params` and ``add_record`` do.
     """
-    return manifest.add_record(record_params(urlpath, storage_options=storage_options))
+    params = record_params(urlpath, storage_options=storage_options)
+    known = _unchanged(manifest, params)
+    return known if known is not None else manifest.add_record(params)
+
+
+def _unchanged(manifest: Manifest, params: dict[str, Any]) -> ManifestRecord | None:
+    """The record of exactly this file (the fields ``params`` holds), if the manifest has it."""
+    known = manifest.get(params["checksum"])
+    if known is None:
+        return None
+    held = known.__dict__
+    same = all(held.get(name) == value for name, value in params.items())
+    return known if same else None
 
 
 def record_files(
@@ -86,23 +102,51 @@ def record_files(
     """Hash many files, ``workers`` at a time, then add all their records in one commit.
 
     All or nothing: if any file cannot be read, the first such error (in input order)
-    is raised and nothing is added.
+    is raised and nothing is added; interrupted (``KeyboardInterrupt``), it stops
+    starting reads and adds nothing.
 
     :param on_hashed: called in the caller's thread with each file's record fields as
         soon as it is hashed (for progress display).
+
+    Files the manifest already has, unchanged, keep their records (and flags) as they
+    are; when all are unchanged nothing is committed.
     """
     paths = list(urlpaths)
-    params = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(record_params, p, storage_options=storage_options) for p in paths]
-        try:
-            for future in futures:
-                result = future.result()  # raises the first failure in input order
-                if on_hashed is not None:
-                    on_hashed(result)
-                params.append(result)
-        except BaseException:
-            for future in futures:
-                future.cancel()  # no point hashing the rest
-            raise
-    return manifest.add_records(params)
+    hashed: dict[int, dict[str, Any]] = {}
+    errors: dict[int, BaseException] = {}
+    outcomes = run_parallel(
+        lambda p: record_params(p, storage_options=storage_options), paths, workers
+    )
+    for done in outcomes:
+        if done.error is not None:
+            errors[done.index] = done.error
+        else:
+            assert done.result is not None
+            hashed[done.index] = done.result
+            if on_hashed is not None:
+                on_hashed(done.result)
+        if errors and all(i in hashed for i in range(min(errors))):
+            break  # the first failure in input order is known: no point hashing the rest
+    outcomes.close()
+    if errors:
+        raise errors[min(errors)]
+    params = [hashed[i] for i in range(len(paths))]
+    known = [_unchanged(manifest, p) for p in params]
+    added = iter(manifest.add_records([p for p, k in zip(params, known, strict=True) if k is None]))
+    return [k if k is not None else next(added) for k in known]
+
+
+def forget(manifest: Manifest, records: Iterable[ManifestRecord | str]) -> list[ManifestRecord]:
+    """Remove the records (given as records or checksums) from ``manifest`` in one commit.
+
+    The files stay where they are; the next ``fetch`` of their URLs downloads them again.
+    Returns the records that were removed (checksums the manifest did not hold are
+    ignored); nothing is committed when there are none.
+
+    :raises InvalidRecordError: a checksum is not a SHA-256 hex digest; nothing removed.
+    """
+    checksums = [r.checksum if isinstance(r, ManifestRecord) else r for r in records]
+    held = [known for c in checksums if (known := manifest.get(c)) is not None]
+    if held:
+        manifest.remove_records(r.checksum for r in held)
+    return held

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ from ..model import Manifest
 from ..record import ManifestRecord
 from .files import StorageOptions, open_stream, stat
 from .hashing import hash_stream
+from .parallel import run_parallel
 
 __all__ = ["Problem", "ProblemKind", "VerifyReport", "verify"]
 
@@ -131,19 +131,18 @@ def verify(
     :param storage_options: fsspec options per URL scheme for reading the files.
     :param on_checked: called in the caller's thread after each file, with its problem
         or ``None`` (for progress display).
+
+    Interrupted (``KeyboardInterrupt``), it stops starting checks and marks nothing.
     """
     selected = list(manifest if records is None else records)
     outcome: dict[str, Problem | None] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = {
-            pool.submit(_check, record, rehash, storage_options): record for record in selected
-        }
-        for future in as_completed(futures):
-            record = futures[future]
-            problem = future.result()
-            outcome[record.checksum] = problem
-            if on_checked is not None:
-                on_checked(record, problem)
+    for done in run_parallel(lambda r: _check(r, rehash, storage_options), selected, workers):
+        if done.error is not None:
+            raise done.error
+        record = selected[done.index]
+        outcome[record.checksum] = done.result
+        if on_checked is not None:
+            on_checked(record, done.result)
     passed = [r.checksum for r in selected if outcome[r.checksum] is None]
     problems = [p for r in selected if (p := outcome[r.checksum]) is not None]
     marked = _mark(manifest, selected, outcome) if mark else 0
