@@ -20,12 +20,36 @@ Requires pytest; the emulators need the ``testing-s3`` / ``testing-gcs`` extras.
 
 from __future__ import annotations
 
-from .conformance import BackendConformance
-from .http_files import FileServer, running_file_server
-from .proxy import ConditionalProxy, FaultRule, FaultRules
-from .roots import ManifestRoot
-from .servers import GcsServer, S3Server, running_gcs, running_s3
-from .stalling import StallingServer, call_within, running_stalling_server
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
+
+if TYPE_CHECKING:
+    from .conformance import BackendConformance
+    from .http_files import FileServer, running_file_server
+    from .proxy import ConditionalProxy, FaultRule, FaultRules
+    from .roots import ManifestRoot
+    from .servers import GcsServer, S3Server, running_gcs, running_s3
+    from .stalling import StallingServer, call_within, running_stalling_server
+
+# Imported on first use: loading the pytest plugin (etl_manifests.testing.plugin) must
+# not import the library, the emulators or the cloud clients into every test run.
+_LAZY: dict[str, str] = {
+    "BackendConformance": ".conformance",
+    "ConditionalProxy": ".proxy",
+    "FaultRule": ".proxy",
+    "FaultRules": ".proxy",
+    "FileServer": ".http_files",
+    "GcsServer": ".servers",
+    "ManifestRoot": ".roots",
+    "S3Server": ".servers",
+    "StallingServer": ".stalling",
+    "call_within": ".stalling",
+    "running_file_server": ".http_files",
+    "running_gcs": ".servers",
+    "running_s3": ".servers",
+    "running_stalling_server": ".stalling",
+}
 
 __all__ = [
     "BackendConformance",
@@ -43,3 +67,5 @@ __all__ = [
     "running_s3",
     "running_stalling_server",
 ]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
