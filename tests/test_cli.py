@@ -142,8 +142,12 @@ def test_ls_finds_a_manifest_that_has_only_commit_log_keys(workdir: Path) -> Non
     log = workdir / "manifests" / "loader_v2.0.log" / "0000000001"
     log.mkdir(parents=True)
     (log / "0123456789abcdef-0000000001.json").write_text("{}")
-    rows = json_of(cli("ls", "--json"))
+    result = cli("ls", "--json")
+    rows = json.loads(result.stdout)
     assert [(r["process"], r["etl_version"]) for r in rows] == [("loader", "2.0")]
+    # Found, and unreadable (the entry is no log entry): that is a failure, not success.
+    assert result.exit_code == 1
+    assert "cannot be read" in result.stderr
 
 
 def test_stats_counts_records_bytes_and_verified(fetched: list[str]) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "MissingDependencyError",
     "NotAFileError",
     "NotFoundError",
+    "NothingFoundError",
     "PermissionDeniedError",
     "RevisionLimitError",
     "SaveRetriesExhaustedError",
@@ -106,6 +107,12 @@ class ManagerConfigurationError(ManifestError, ValueError):
 
 
 # --- plugins and the backend registry --------------------------------------------------
+
+
+class NothingFoundError(ManifestError, LookupError):
+    """There was nothing to act on: the manifest named does not exist (no snapshot, no
+    commit) under the root, or no record matched the selectors given. The command line
+    exits with code 3 for it, so a script can tell it from success and from failure."""
 
 
 class UnknownSchemeError(ManifestError, ValueError):

@@ -126,7 +126,10 @@ def test_stats_and_ls_escape_what_records_and_roots_hold(
     assert "\x1b" not in stats
     assert "text/\\x1b[31mcsv" in stats
     odd_root = workdir / "[red]r\x1bx"
-    listing = cli("ls", "--root", str(odd_root)).stdout
+    # Nothing there: said on stderr, with exit code 3.
+    result = cli("ls", "--root", str(odd_root))
+    assert result.exit_code == 3
+    listing = result.stderr
     assert "\x1b" not in listing
     assert "no manifests under" in listing
     assert "[red]r\\x1bx" in listing

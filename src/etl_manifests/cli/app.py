@@ -8,7 +8,9 @@ conventions every command shares.
 * Exit codes: 0 success; 1 the work failed (``verify`` found missing or changed files,
   a download failed, the store failed); 2 a usage error (bad option or argument,
   unusable root, ETL version or process, an invalid ``ETL_MANIFESTS_*`` setting, a
-  missing optional package); 130 interrupted.
+  missing optional package); 3 nothing found: the manifest named does not exist under
+  the root at that ETL version (``show``, ``stats``, ``verify``, ...), selectors matched
+  no record, or ``ls`` found no manifest; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ..errors import (
     InvalidNameError,
     ManifestError,
     MissingDependencyError,
+    NothingFoundError,
     UnknownProcessError,
     UnknownSchemeError,
 )
@@ -39,6 +42,8 @@ from .output import visible
 __all__ = ["BUILTIN_COMMANDS", "build_app", "run"]
 
 PROG = "etl-manifests"
+#: The exit code when there was nothing to act on (see the module's docstring).
+NOTHING_FOUND = 3
 
 #: Modules under :mod:`etl_manifests.cli` whose ``register(app)`` adds built-in commands.
 BUILTIN_COMMANDS: tuple[str, ...] = (
@@ -134,6 +139,8 @@ class _Group(TyperGroup):
             return 1  # the reader went away (`| head`); nothing to say to it
         except _USAGE_ERRORS as exc:
             return self._error(exc, 2)
+        except NothingFoundError as exc:
+            return self._error(exc, NOTHING_FOUND)
         except ManifestError as exc:
             return self._error(exc, 1)
         except Exception as exc:

@@ -15,6 +15,7 @@ from ..config import ETLConfig
 from ..errors import (
     InvalidNameError,
     ManifestError,
+    NothingFoundError,
     UnknownProcessError,
 )
 from ..model import Manifest
@@ -35,6 +36,7 @@ __all__ = [
     "WorkersOption",
     "declared_processes",
     "select",
+    "select_some",
 ]
 
 RootOption = Annotated[
@@ -169,6 +171,22 @@ class Target:
             process, self.etl_version, self.backend(), checkpoint=self.checkpoint, load=load
         )
 
+    def existing_manifest(self, process: ETLProcess | str) -> Manifest:
+        """The manifest of ``process``, which must exist (a snapshot or a commit).
+
+        :raises NothingFoundError: there is none under the root at this ETL version (exit
+            code 3), with the way to list those there are.
+        """
+        manifest = self.manifest(process)
+        if manifest.version is None and manifest.metadata.revision == 0:
+            manifest.close()
+            raise NothingFoundError(
+                f"no manifest of process {manifest.process!s} at ETL version "
+                f"{self.etl_version!r} in {manifest.url}; check --root, --etl-version and "
+                f"--process (etl-manifests ls --root {self.root!r} lists the manifests there)"
+            )
+        return manifest
+
     def file_options(self) -> StorageOptions:
         """fsspec options for files on the manifests' own store (same credentials and
         endpoint), without the options that only etl-manifests' backends understand."""
@@ -184,8 +202,9 @@ _HEX = re.compile(r"^[0-9a-fA-F]{4,64}$")
 
 def select(records: Iterable[ManifestRecord], selectors: list[str]) -> list[ManifestRecord]:
     """Records matching any selector: a checksum or its prefix (4+ hex digits), a file
-    name, or a glob on file names (``*.csv``); all records when there are none. Sorted by
-    file name, then checksum."""
+    name, a file path as recorded or its trailing part (``dl/day_1.csv``), or a glob on
+    either (``*.csv``, ``dl/*``); all records when there are none. Sorted by file name,
+    then checksum."""
     chosen = [
         record
         for record in records
@@ -197,4 +216,30 @@ def select(records: Iterable[ManifestRecord], selectors: list[str]) -> list[Mani
 def _matches(record: ManifestRecord, selector: str) -> bool:
     if _HEX.match(selector) and record.checksum.startswith(selector.lower()):
         return True
-    return record.filename == selector or fnmatch.fnmatchcase(record.filename, selector)
+    if record.filename == selector or fnmatch.fnmatchcase(record.filename, selector):
+        return True
+    # Paths are recorded absolute (or as URLs); a path as the user types it, relative to
+    # where they are, matches the recorded one's trailing components.
+    path = selector.removeprefix("./")
+    return (
+        record.filepath == selector
+        or record.filepath.endswith(f"/{path}")
+        or fnmatch.fnmatchcase(record.filepath, selector)
+        or fnmatch.fnmatchcase(record.filepath, f"*/{path}")
+    )
+
+
+def select_some(manifest: Manifest, selectors: list[str]) -> list[ManifestRecord]:
+    """:func:`select` on ``manifest``, where selectors that match nothing are a mistake.
+
+    :raises NothingFoundError: selectors were given and no record matched them (exit
+        code 3); no selectors on an empty manifest select nothing without an error.
+    """
+    records = select(manifest, selectors)
+    if selectors and not records:
+        raise NothingFoundError(
+            f"no record of {manifest.url} ({len(manifest)} records) matches "
+            f"{', '.join(repr(s) for s in selectors)}; give a checksum (or 4+ leading hex "
+            "digits), a file name, a file path or a glob ('etl-manifests show' lists them)"
+        )
+    return records

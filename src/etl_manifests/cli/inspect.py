@@ -10,13 +10,13 @@ from rich.table import Table
 from rich.text import Text
 
 from ..catalog import snapshot_sizes
-from ..errors import ManifestError
+from ..errors import ManifestError, NothingFoundError
 from ..model import Manifest
 from ..process import ETLProcess
 from ..record import ManifestRecord
 from ..storage import StorageBackend
-from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, select
-from .output import cell, human_size, print_csv, print_json, print_jsonl, stdout
+from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, select_some
+from .output import cell, human_size, print_csv, print_json, print_jsonl, stderr, stdout
 
 __all__ = ["register"]
 
@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
 
 def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
     """List the manifests under a root (every process, declared or built in): process,
-    version, records, data size, revision, last update.
+    version, records, data size, revision, last update. Exit code 1 if one cannot be
+    read (the reason is on stderr), 3 if there is none.
 
     Example: `etl-manifests ls --root s3://bucket/manifests`
     """
@@ -44,13 +45,37 @@ def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
     ]
     if json:
         print_json(rows)
-        return
-    table = Table("process", "version", "records", "data", "revision", "updated (UTC)", "manifest")
+    else:
+        _print_manifests(rows)
+    _say_unreadable(rows)
+    if not rows:
+        raise NothingFoundError(
+            f"no manifests under {target.root}; check --root (or ETL_MANIFESTS_MANIFESTS_DIR)"
+        )
+    if any("error" in row for row in rows):
+        raise typer.Exit(1)
+
+
+def _say_unreadable(rows: list[dict[str, Any]]) -> None:
+    console = stderr()
+    for row in rows:
+        if "error" in row:
+            console.print(Text("etl-manifests: error: ").append(cell(row["error"])), soft_wrap=True)
+
+
+def _print_manifests(rows: list[dict[str, Any]]) -> None:
+    table = Table("process", "version", "records", "data", "revision", "updated (UTC)", "size")
     for row in rows:
         if "error" in row:
             unreadable = Text("unreadable", style="red")
             table.add_row(
-                row["process"], row["etl_version"], unreadable, "", "", "", cell(row["url"])
+                row["process"],
+                row["etl_version"],
+                unreadable,
+                "",
+                "",
+                "",
+                human_size(row["document_bytes"]),
             )
             continue
         table.add_row(
@@ -62,11 +87,8 @@ def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
             row["updated_at"][:19].replace("T", " "),
             human_size(row["document_bytes"]),
         )
-    console = stdout()
     if rows:
-        console.print(table)
-        return
-    console.print(Text("no manifests under ").append(cell(target.root)))
+        stdout().print(table)
 
 
 def _row(backend: StorageBackend, process: str, version: str, size: int | None) -> dict[str, Any]:
@@ -105,14 +127,15 @@ def show(
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON record per line.")] = False,
     csv: Annotated[bool, typer.Option("--csv", help="CSV with a header row.")] = False,
 ) -> None:
-    """Show records as a table, or as JSON, JSON lines or CSV.
+    """Show records as a table, or as JSON, JSON lines or CSV. Exit code 3 if the
+    manifest does not exist or the selectors match no record.
 
     Example: `etl-manifests show '*.csv' --json`
     """
     if sum((json, jsonl, csv)) > 1:
         raise typer.BadParameter("choose one of --json, --jsonl and --csv")
-    manifest = Target.resolve(root, etl_version).manifest(process)
-    records = select(manifest, selectors or [])
+    manifest = Target.resolve(root, etl_version).existing_manifest(process)
+    records = select_some(manifest, selectors or [])
     rows = [r.model_dump(mode="json") for r in records]
     if json:
         print_json(rows)
@@ -145,10 +168,11 @@ def stats(
     json: JsonOption = False,
 ) -> None:
     """Summarise one manifest: records, data size, verified share, content types, dates.
+    Exit code 3 if the manifest does not exist.
 
     Example: `etl-manifests stats --process loader --json`
     """
-    manifest = Target.resolve(root, etl_version).manifest(process)
+    manifest = Target.resolve(root, etl_version).existing_manifest(process)
     records = list(manifest)
     stamps = sorted(r.updated_at for r in records)
     summary: dict[str, Any] = {

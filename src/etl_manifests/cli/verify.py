@@ -20,6 +20,7 @@ from .common import (
     Target,
     WorkersOption,
     select,
+    select_some,
 )
 from .output import cell, print_json, progress, stdout
 
@@ -59,13 +60,14 @@ def verify(
     json: JsonOption = False,
 ) -> None:
     """Check that every recorded file still exists at its filepath with its recorded size
-    (and, with --rehash, its checksum). Exit code 1 if any is missing or changed.
+    (and, with --rehash, its checksum). Exit code 1 if any is missing or changed, 3 if
+    the manifest does not exist or the selectors match no record.
 
     Example: `etl-manifests verify --rehash`
     """
     target = Target.resolve(root, etl_version)
-    manifest = target.manifest(process)
-    records = select(manifest, selectors or [])
+    manifest = target.existing_manifest(process)
+    records = select_some(manifest, selectors or [])
     with progress("verifying", len(records)) as advance:
         report = verify_files(
             manifest,
