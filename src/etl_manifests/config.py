@@ -46,12 +46,13 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from ._redact import redact_url
+from ._warn import did_you_mean, warn_once
 from .errors import BackendConfigurationError, ConfigurationError
 from .policy import CheckpointPolicy
 from .process import validate_process_name
 from .registry import normalise_root, unencodable_option, unencodable_option_error
 
-__all__ = ["ETLConfig", "setting_sources"]
+__all__ = ["KNOWN_VARIABLES", "ETLConfig", "setting_sources"]
 
 ENV_PREFIX = "ETL_MANIFESTS_"
 _PREFIX = ENV_PREFIX
@@ -106,6 +107,7 @@ class ETLConfig(BaseSettings):
             one whose text is not valid Unicode (a lone surrogate; the message names the
             option).
         """
+        _warn_unknown_variables(values)
         failure: ConfigurationError | None
         try:
             super().__init__(**values)
@@ -258,6 +260,25 @@ def _env_files(values: Mapping[str, Any]) -> list[Path]:
     return [Path(f).expanduser().absolute() for f in files]
 
 
+def _warn_unknown_variables(values: Mapping[str, Any]) -> None:
+    """A :class:`SettingWarning` for each ``ETL_MANIFESTS_*`` name in the environment or
+    the ``.env`` files that nothing reads: a misspelt name is otherwise silently ignored."""
+    found = {name.upper(): "the environment" for name in os.environ}
+    for path in _env_files(values):
+        if path.is_file():
+            found.update(
+                {k.upper(): str(path) for k in dotenv_values(path) if k.upper() not in found}
+            )
+    for name, where in sorted(found.items()):
+        if name.startswith(ENV_PREFIX) and name not in KNOWN_VARIABLES:
+            warn_once(
+                f"{name} (in {where}) is not a setting of etl-manifests and has no effect"
+                f"{did_you_mean(name, KNOWN_VARIABLES)}; the settings are "
+                f"{', '.join(sorted(KNOWN_VARIABLES))}",
+                stacklevel=4,
+            )
+
+
 def _find_sources(values: Mapping[str, Any]) -> dict[str, str]:
     # The same precedence as pydantic-settings: arguments, then the environment, then the
     # .env files (a later file wins), then defaults. Names match in any case, as there.
@@ -278,3 +299,11 @@ def _find_sources(values: Mapping[str, Any]) -> dict[str, str]:
         else:
             sources[field] = "default"
     return sources
+
+
+#: Every ``ETL_MANIFESTS_*`` variable something reads: :class:`ETLConfig`'s fields, the
+#: command line's ``ETL_MANIFESTS_DEBUG`` and the registry's ``ETL_MANIFESTS_PLUGINS``.
+KNOWN_VARIABLES: frozenset[str] = frozenset(
+    {_env_name(field) for field in ETLConfig.model_fields}
+    | {"ETL_MANIFESTS_DEBUG", "ETL_MANIFESTS_PLUGINS"}
+)

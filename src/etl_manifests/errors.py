@@ -41,6 +41,7 @@ __all__ = [
     "PermissionDeniedError",
     "RevisionLimitError",
     "SaveRetriesExhaustedError",
+    "SettingWarning",
     "StorageError",
     "TransactionClosedError",
     "TransferError",
@@ -113,6 +114,13 @@ class NothingFoundError(ManifestError, LookupError):
     """There was nothing to act on: the manifest named does not exist (no snapshot, no
     commit) under the root, or no record matched the selectors given. The command line
     exits with code 3 for it, so a script can tell it from success and from failure."""
+
+
+class SettingWarning(UserWarning):
+    """A setting that has no effect: an ``ETL_MANIFESTS_*`` variable (or ``.env`` entry)
+    that no part of etl-manifests reads, or a plugin named in ``ETL_MANIFESTS_PLUGINS``
+    that is not installed. Never an error: the work goes on without it. Each is issued
+    once per process; filter it with the ``warnings`` module like any other."""
 
 
 class UnknownSchemeError(ManifestError, ValueError):

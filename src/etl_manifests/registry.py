@@ -24,6 +24,7 @@ import pluggy
 from . import hookspecs
 from ._forksafe import register_after_fork, renewed
 from ._redact import describe, redact_url, secret_values
+from ._warn import did_you_mean, warn_once
 from .errors import (
     BackendConfigurationError,
     BackendRegistrationError,
@@ -378,7 +379,9 @@ def plugin_errors() -> list[str]:
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     selected = os.environ.get(PLUGINS_ENV)
     wanted = None if selected is None else {n.strip() for n in selected.split(",") if n.strip()}
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    installed = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+    _warn_unknown_plugins(wanted or set(), {ep.name for ep in installed})
+    for ep in installed:
         if (wanted is not None and ep.name not in wanted) or pm.get_plugin(ep.name):
             continue
         try:
@@ -388,6 +391,19 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
             _plugin_errors.append(
                 f"plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
             )
+
+
+def _warn_unknown_plugins(wanted: set[str], installed: set[str]) -> None:
+    """A :class:`SettingWarning` for each name in ``ETL_MANIFESTS_PLUGINS`` that no
+    installed plugin has: it selects nothing, and a misspelling should not pass unseen."""
+    for name in sorted(wanted - installed - set(DEFAULT_PLUGINS)):
+        listed = ", ".join(sorted(installed)) or "none"
+        warn_once(
+            f"{PLUGINS_ENV} names {name!r}, which is not an installed plugin"
+            f"{did_you_mean(name, installed)}; installed plugins: {listed} "
+            "(etl-manifests plugins lists them)",
+            stacklevel=5,
+        )
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

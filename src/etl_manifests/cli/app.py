@@ -19,7 +19,9 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -33,6 +35,7 @@ from ..errors import (
     ManifestError,
     MissingDependencyError,
     NothingFoundError,
+    SettingWarning,
     UnknownProcessError,
     UnknownSchemeError,
 )
@@ -92,6 +95,29 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    # A setting that has no effect is the user's to see as one line, like an error; other
+    # warnings (from libraries) keep Python's form, which says where they came from.
+    if issubclass(category, SettingWarning):
+        sys.stderr.write(f"{PROG}: warning: {visible(_one_line(str(message)))}\n")
+        return
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+@contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        yield
+
+
 class _Group(TyperGroup):
     """Runs the command, turning every failure into one line and an exit code."""
 
@@ -104,7 +130,8 @@ class _Group(TyperGroup):
         **extra: Any,
     ) -> Any:
         _State.debug = os.environ.get("ETL_MANIFESTS_DEBUG", "") not in ("", "0")
-        code = self._run(args, prog_name, complete_var, **extra)
+        with _warnings_as_lines():
+            code = self._run(args, prog_name, complete_var, **extra)
         if standalone_mode:
             sys.stdout.flush()
             sys.exit(code)
@@ -214,6 +241,7 @@ def _add_plugin_commands(app: typer.Typer) -> None:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line on ``argv`` (default ``sys.argv[1:]``); return the exit code."""
-    command = typer.main.get_command(build_app())
+    with _warnings_as_lines():  # loading the plugins may warn about ETL_MANIFESTS_PLUGINS
+        command = typer.main.get_command(build_app())
     code: int = command.main(args=argv, prog_name=PROG, standalone_mode=False)
     return code
