@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from .. import __version__
 from ..errors import (
@@ -118,8 +118,67 @@ def _warnings_as_lines() -> Iterator[None]:
         yield
 
 
+# Metavars for options whose name alone would not say what they take.
+_METAVARS = {"etl_version": "VERSION", "workers": "N", "per_host": "N", "process": "NAME"}
+
+
+class _Argument(TyperArgument):
+    """An argument shown as ``PATH...`` (``[PATH]...`` when optional), without typer's
+    Python type name or its braces around required ones."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return f"{name}..." if self.nargs != 1 else name
+
+    def _rich_display_name(self) -> str:
+        return f"{self.display_name_raw}..." if self.nargs != 1 else self.display_name_raw
+
+
+class _Command(TyperCommand):
+    """A command whose ``--help`` is shown as the flag it is, with no type."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+def _tidy_help(command: Any) -> None:
+    """Help that names what a value is (``--root ROOT``, ``PATH...``), not its Python type
+    (``<str>``, ``<list[str]>``); flags show no type; choices stay listed."""
+    for param in getattr(command, "params", ()):
+        if isinstance(param, TyperArgument) and param.name:
+            if param.metavar is None:
+                name = param.name.upper()
+                param.metavar = name.removesuffix("S") if param.nargs != 1 else name
+            param.__class__ = _Argument
+        elif isinstance(param, TyperOption) and param.name and param.metavar is None:
+            if param.is_flag:
+                param.metavar = ""
+            elif not param.type_descriptor.is_choice:
+                param.metavar = _METAVARS.get(param.name, param.name.upper())
+    if type(command) is TyperCommand:
+        command.__class__ = _Command
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
+
+
 class _Group(TyperGroup):
     """Runs the command, turning every failure into one line and an exit code."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        _tidy_help(self)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
 
     def main(  # type: ignore[override]
         self,
@@ -156,7 +215,10 @@ class _Group(TyperGroup):
             ctx = getattr(exc, "ctx", None)
             where = ctx.command_path if ctx is not None else PROG
             message = exc.format_message().rstrip(".")  # type: ignore[attr-defined]
-            return _fail(f"{message}; run '{where} --help' for usage", 2)
+            # typer validates some values with pydantic, whose messages carry its prefix.
+            message = message.replace("Value error, ", "")
+            sep = " Run" if message.endswith("?") else "; run"
+            return _fail(f"{message}{sep} '{where} --help' for usage", 2)
         except (typer.Abort, KeyboardInterrupt):
             return _fail("interrupted", 130)
         except _ClickException as exc:

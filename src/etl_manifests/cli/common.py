@@ -27,6 +27,7 @@ from ..storage import StorageBackend
 from ..tools import StorageOptions
 
 __all__ = [
+    "DEFAULT_WORKERS",
     "EtlVersionOption",
     "JsonOption",
     "ProcessOption",
@@ -118,6 +119,8 @@ ProcessesOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print plain JSON on stdout (no colour, no progress).")
 ]
+#: The default of ``--workers``, the same in every command that takes it.
+DEFAULT_WORKERS = 8
 WorkersOption = Annotated[
     int, typer.Option("--workers", "-w", min=1, max=256, help="Files handled at once.")
 ]

@@ -38,7 +38,9 @@ def parse_age(text: str) -> timedelta:
     """``"90"``, ``"90s"``, ``"30m"``, ``"1h"``, ``"2d"`` -> a :class:`timedelta`."""
     match = _AGE.match(text.strip())
     if match is None:
-        raise typer.BadParameter(f"{text!r} is not an age; write it like 90s, 30m, 1h or 2d")
+        raise typer.BadParameter(
+            f"{text!r} is not an age; write it like 90s, 30m, 1h or 2d", param_hint="--min-age"
+        )
     return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
 
 

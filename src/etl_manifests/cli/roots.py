@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.markup import escape
@@ -71,7 +71,7 @@ def copy(
     process: ProcessesOption = None,
     etl_version: VersionsOption = None,
     on_conflict: Annotated[
-        str,
+        Literal["error", "merge", "replace"],
         typer.Option(
             "--on-conflict",
             help="When the destination holds records the source lacks or has otherwise: "
@@ -92,16 +92,12 @@ def copy(
 
     Example: `etl-manifests copy ./manifests s3://bucket/manifests`
     """
-    if on_conflict not in ("error", "merge", "replace"):
-        raise typer.BadParameter(
-            f"{on_conflict!r} is not one of error, merge, replace", param_hint="--on-conflict"
-        )
     report = copy_manifests(
         source,
         destination,
         processes=process,
         versions=etl_version,
-        on_conflict=on_conflict,  # type: ignore[arg-type]  # checked above
+        on_conflict=on_conflict,
         dry_run=dry_run,
         source_options=_options(source, source_options, "--source-options"),
         destination_options=_options(destination, dest_options, "--dest-options"),

@@ -13,7 +13,15 @@ from ..process import ETLProcess
 from ..tools import FetchReport, FetchResult, FetchStatus, fetch_many, record_files
 from ..tools.fetch import DEFAULT_NAMING
 from ..tools.files import redact
-from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, WorkersOption
+from .common import (
+    DEFAULT_WORKERS,
+    EtlVersionOption,
+    JsonOption,
+    ProcessOption,
+    RootOption,
+    Target,
+    WorkersOption,
+)
 from .output import human_size, print_json, progress, stdout, transfer_progress
 
 __all__ = ["register"]
@@ -42,7 +50,7 @@ def record(
     process: ProcessOption = ETLProcess.EXTRACTOR,
     root: RootOption = None,
     etl_version: EtlVersionOption = None,
-    workers: WorkersOption = 4,
+    workers: WorkersOption = DEFAULT_WORKERS,
     json: JsonOption = False,
 ) -> None:
     """Hash files where they lie and record them, all in one commit (nothing is recorded
@@ -140,7 +148,7 @@ def fetch(
     process: ProcessOption = ETLProcess.EXTRACTOR,
     root: RootOption = None,
     etl_version: EtlVersionOption = None,
-    workers: WorkersOption = 4,
+    workers: WorkersOption = DEFAULT_WORKERS,
     json: JsonOption = False,
 ) -> None:
     """Download files the manifest does not have yet into a folder, and record each one as

@@ -13,6 +13,7 @@ from ..process import ETLProcess
 from ..tools import forget as forget_records
 from ..tools import verify as verify_files
 from .common import (
+    DEFAULT_WORKERS,
     EtlVersionOption,
     JsonOption,
     ProcessOption,
@@ -56,7 +57,7 @@ def verify(
     process: ProcessOption = ETLProcess.EXTRACTOR,
     root: RootOption = None,
     etl_version: EtlVersionOption = None,
-    workers: WorkersOption = 8,
+    workers: WorkersOption = DEFAULT_WORKERS,
     json: JsonOption = False,
 ) -> None:
     """Check that every recorded file still exists at its filepath with its recorded size
@@ -117,7 +118,7 @@ def forget(
     process: ProcessOption = ETLProcess.EXTRACTOR,
     root: RootOption = None,
     etl_version: EtlVersionOption = None,
-    workers: WorkersOption = 8,
+    workers: WorkersOption = DEFAULT_WORKERS,
     json: JsonOption = False,
 ) -> None:
     """Remove records from the manifest, in one commit; the files are left alone, and the
