@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import typer
@@ -62,3 +63,26 @@ def test_workers_has_one_default_everywhere() -> None:
         if param.name == "workers"
     }
     assert len(defaults) == 1
+
+
+def test_an_unknown_scheme_points_to_what_a_pip_user_has() -> None:
+    result = cli("show", "--root", "memroy://m")
+    assert result.exit_code == 2
+    assert (
+        "no storage backend for memroy:// (did you mean 'memory'?); known schemes" in result.stderr
+    )
+    assert "docs/plugins.md" not in result.stderr
+    assert " ; " not in result.stderr
+    assert "https://etl-manifests.github.io/etl-manifests/plugins/" in result.stderr
+
+
+@pytest.mark.parametrize("path", ["s3://", "gs://"])
+def test_record_of_a_bare_scheme_says_only_a_scheme(
+    path: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = cli("record", path)
+    assert result.exit_code == 2
+    assert "is only a scheme" in result.stderr
+    assert "folder" not in result.stderr
+    assert not (tmp_path / "manifests").exists()

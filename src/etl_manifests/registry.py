@@ -58,6 +58,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "etl_manifests.backends.gcs",
 )
 
+# Where a user who installed the package from an index reads the documentation.
+_DOCUMENTATION = "https://etl-manifests.github.io/etl-manifests/plugins/"
+
 # What to install for schemes commonly asked for, so an unknown-scheme error can help.
 _INSTALL_HINTS: dict[str, str] = {
     "s3": "pip install 'etl-manifests[s3]'",
@@ -282,10 +285,12 @@ class BackendRegistry:
             advice = (
                 f"install its backend with: {hint}"
                 if hint
-                else "install a plugin that provides it (see docs/plugins.md)"
+                else "install a plugin that provides it (the Plugins page of "
+                f"{_DOCUMENTATION} says how one is made)"
             )
             raise UnknownSchemeError(
-                f"no storage backend for {scheme}:// ; known schemes: {known}; {advice}{broken}"
+                f"no storage backend for {scheme}://{did_you_mean(scheme, self._resolved)}; "
+                f"known schemes: {known}; {advice}{broken}"
             )
         loaded = _import_factory(scheme, entry)
         with self._lock:

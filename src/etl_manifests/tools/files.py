@@ -200,8 +200,10 @@ def stat(urlpath: str, storage_options: StorageOptions | None = None) -> FileInf
     :raises NotAFileError: something other than a regular file is there: a folder, a
         device, a FIFO or a socket (local paths only; stores hold only files).
     :raises NotFoundError: nothing is there.
+    :raises InvalidNameError: ``urlpath`` is only a scheme (``s3://``), as a root would be.
     :raises TransferError: the store could not be asked.
     """
+    _refuse_bare_scheme(urlpath)
     fs, path = filesystem(urlpath, storage_options)
     with _translated(urlpath):
         fs.invalidate_cache(path)  # a listing cached earlier must not hide a change
@@ -215,6 +217,19 @@ def stat(urlpath: str, storage_options: StorageOptions | None = None) -> FileInf
         last_modified=_last_modified(info),
         content_type=info.get("mimetype") or info.get("ContentType") or info.get("contentType"),
     )
+
+
+_BARE_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:///*$")
+
+
+def _refuse_bare_scheme(urlpath: str) -> None:
+    # fsspec reads "s3://" as the store's top, a folder; the mistake is the empty name
+    # (often a variable that was unset), said the way a root that is only a scheme is.
+    if _BARE_SCHEME.match(urlpath):
+        raise InvalidNameError(
+            f"{urlpath!r} is only a scheme: it names no bucket or file (was it built from "
+            "a variable that is unset?); write the file's URL, such as s3://bucket/key"
+        )
 
 
 # What fsspec's local filesystem calls what it finds; "other" is a device, FIFO or socket.
