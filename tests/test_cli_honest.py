@@ -98,3 +98,39 @@ def test_ls_with_an_unreadable_manifest_fails_and_says_why(
     assert str(bad) in result.stderr.replace("\n", "")
     rows = cli("ls", "--json")
     assert rows.exit_code == 1
+
+
+def _timestamps(value: object) -> list[str]:
+    """Every string in ``value`` that looks like an ISO 8601 time."""
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _timestamps(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _timestamps(v)]
+    if isinstance(value, str) and len(value) > 18 and value[10:11] == "T":
+        return [value]
+    return []
+
+
+def test_json_timestamps_end_in_z_in_every_command(fetched: list[str]) -> None:
+    stamps = [
+        *_timestamps(json_of(cli("show", "--json"))),
+        *_timestamps(json_of(cli("stats", "--json"))),
+        *_timestamps(json_of(cli("ls", "--json"))),
+        *_timestamps(json_of(cli("history", "--json"))),
+    ]
+    assert len(stamps) > 4
+    assert all(s.endswith("Z") for s in stamps), stamps
+
+
+def test_csv_booleans_are_written_as_json_writes_them(fetched: list[str]) -> None:
+    result = cli("show", "--csv")
+    assert result.exit_code == 0
+    column = result.stdout.splitlines()[0].split(",").index("is_verified")
+    values = {line.split(",")[column] for line in result.stdout.splitlines()[1:]}
+    assert values == {"false"}
+
+
+def test_record_json_says_what_happened_to_each_file(workdir: Path) -> None:
+    (workdir / "a.csv").write_bytes(b"a")
+    assert [r["status"] for r in json_of(cli("record", "a.csv", "--json"))] == ["recorded"]
+    assert [r["status"] for r in json_of(cli("record", "a.csv", "--json"))] == ["unchanged"]

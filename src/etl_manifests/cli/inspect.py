@@ -16,7 +16,16 @@ from ..process import ETLProcess
 from ..record import ManifestRecord
 from ..storage import StorageBackend
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, select_some
-from .output import cell, human_size, print_csv, print_json, print_jsonl, stderr, stdout
+from .output import (
+    cell,
+    human_size,
+    print_csv,
+    print_json,
+    print_jsonl,
+    stderr,
+    stdout,
+    timestamp,
+)
 
 __all__ = ["register"]
 
@@ -107,7 +116,7 @@ def _row(backend: StorageBackend, process: str, version: str, size: int | None) 
         "records": len(manifest),
         "data_bytes": sum(r.content_length_bytes or 0 for r in manifest),
         "revision": manifest.metadata.revision,
-        "updated_at": manifest.metadata.updated_at.isoformat(),
+        "updated_at": timestamp(manifest.metadata.updated_at),
     }
 
 
@@ -183,11 +192,11 @@ def stats(
         "verified": sum(r.is_verified for r in records),
         "data_bytes": sum(r.content_length_bytes or 0 for r in records),
         "content_types": dict(Counter(r.content_type or "unknown" for r in records).most_common()),
-        "oldest_record": stamps[0].isoformat() if stamps else None,
-        "newest_record": stamps[-1].isoformat() if stamps else None,
+        "oldest_record": timestamp(stamps[0]) if stamps else None,
+        "newest_record": timestamp(stamps[-1]) if stamps else None,
         "revision": manifest.metadata.revision,
-        "created_at": manifest.metadata.created_at.isoformat(),
-        "updated_at": manifest.metadata.updated_at.isoformat(),
+        "created_at": timestamp(manifest.metadata.created_at),
+        "updated_at": timestamp(manifest.metadata.updated_at),
     }
     if json:
         print_json(summary)

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from ..process import ETLProcess
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target
-from .output import print_json, stdout
+from .output import print_json, stdout, timestamp
 
 __all__ = ["register"]
 
@@ -59,7 +59,7 @@ def history(
             "writer": c.writer,
             "seq": c.seq,
             "commit": c.commit,
-            "time": c.time.isoformat(),
+            "time": timestamp(c.time),
             "put": c.put,
             "removed": c.removed,
             "in_snapshot": c.folded,

@@ -17,6 +17,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -41,6 +42,7 @@ __all__ = [
     "progress",
     "stderr",
     "stdout",
+    "timestamp",
     "transfer_progress",
     "visible",
 ]
@@ -61,6 +63,12 @@ def stdout() -> Console:
 def stderr() -> Console:
     """Console for messages and progress."""
     return Console(stderr=True)
+
+
+def timestamp(moment: datetime) -> str:
+    """``moment`` as the JSON output writes every time: ISO 8601 in UTC ending in ``Z``
+    (``2026-01-02T03:04:05.123456Z``), the form records' own fields have."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def print_json(value: Any) -> None:
@@ -101,7 +109,8 @@ def cell(text: str) -> Text:
 
 
 def print_csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
-    """CSV with a header row on stdout; text values pass through :func:`visible`."""
+    """CSV with a header row on stdout; text values pass through :func:`visible`,
+    booleans are ``true``/``false`` and a missing value is empty."""
     writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
@@ -111,6 +120,8 @@ def print_csv(rows: list[dict[str, Any]], fields: list[str]) -> None:
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as JSON writes them, not Python's True
     return visible(value) if isinstance(value, str) else value
 
 

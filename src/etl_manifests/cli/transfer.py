@@ -70,7 +70,13 @@ def record(
             on_hashed=lambda _: advance(),
         )
     if json:
-        print_json([r.model_dump(mode="json") for r in records])
+        print_json(
+            [
+                r.model_dump(mode="json")
+                | {"status": "unchanged" if before.get(r.checksum) == r.updated_at else "recorded"}
+                for r in records
+            ]
+        )
         return
     console = stdout()
     unchanged = 0
