@@ -197,7 +197,7 @@ def test_plugins_lists_backends_and_their_schemes(workdir: Path) -> None:
         (["show", "--jsn"], "No such option: --jsn"),
         (["fetch", "http://127.0.0.1:9/a"], "Missing option '--dest'"),
         (["show", "--process", "extractr"], "'extractr' is not a declared ETL process"),
-        (["show", "--json", "--csv"], "choose one of --json, --jsonl and --csv"),
+        (["show", "--jsonl", "--csv"], "choose one of --json, --jsonl and --csv"),
         (["show", "--etl-version", "../x"], "cannot be part of a file name"),
         (["show", "--root", "ftp://host/x"], "no storage backend for ftp://"),
         (["cleanup", "--min-age", "soon"], "is not an age"),

@@ -3,6 +3,7 @@ that matches nothing, an unreadable manifest in ``ls``."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -134,3 +135,36 @@ def test_record_json_says_what_happened_to_each_file(workdir: Path) -> None:
     (workdir / "a.csv").write_bytes(b"a")
     assert [r["status"] for r in json_of(cli("record", "a.csv", "--json"))] == ["recorded"]
     assert [r["status"] for r in json_of(cli("record", "a.csv", "--json"))] == ["unchanged"]
+
+
+@pytest.mark.parametrize(
+    ("args", "kind", "code"),
+    [
+        (("show", "--json"), "nothing_found", 3),
+        (("show", "--json", "--root", "memroy://x"), "unknown_scheme", 2),
+        (("show", "--json", "--bogus"), "usage", 2),
+        (("show", "--json", "-p", "extractr"), "usage", 2),
+    ],
+)
+def test_errors_under_json_are_a_json_object_with_a_kind(
+    workdir: Path, args: tuple[str, ...], kind: str, code: int
+) -> None:
+    result = cli(*args)
+    assert result.exit_code == code
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    error = json.loads(line)["error"]
+    assert (error["kind"], error["exit_code"]) == (kind, code)
+    assert error["message"]
+
+
+def test_a_store_failure_under_json_is_kind_corrupt_manifest(fetched: list[str]) -> None:
+    (Path("manifests") / "extractor_v1.0.0.json").write_text("not json")
+    result = cli("show", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stderr)["error"]["kind"] == "corrupt_manifest"
+
+
+def test_without_json_an_error_stays_one_line_for_people(workdir: Path) -> None:
+    result = cli("show")
+    assert result.stderr.startswith("etl-manifests: error: no manifest")

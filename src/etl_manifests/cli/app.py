@@ -4,7 +4,8 @@ conventions every command shares.
 * Results go to stdout; ``--json`` output there is plain JSON. Messages and progress go to
   stderr, progress only when stderr is a terminal.
 * An error is one line on stderr naming the problem and what to do, with no traceback
-  unless ``--debug`` (or ``ETL_MANIFESTS_DEBUG=1``) is given.
+  unless ``--debug`` (or ``ETL_MANIFESTS_DEBUG=1``) is given; under ``--json``, one JSON
+  object ``{"error": {"kind", "message", "exit_code"}}`` (see :func:`error_kind`).
 * Exit codes: 0 success; 1 the work failed (``verify`` found missing or changed files,
   a download failed, the store failed); 2 a usage error (bad option or argument,
   unusable root, ETL version or process, an invalid ``ETL_MANIFESTS_*`` setting, a
@@ -16,7 +17,9 @@ conventions every command shares.
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import re
 import sys
 import traceback
 import warnings
@@ -28,6 +31,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from .. import __version__
+from .. import errors as errors_module
 from ..errors import (
     BackendRegistrationError,
     ConfigurationError,
@@ -42,7 +46,7 @@ from ..errors import (
 from ..registry import get_plugin_manager
 from .output import visible
 
-__all__ = ["BUILTIN_COMMANDS", "build_app", "run"]
+__all__ = ["BUILTIN_COMMANDS", "build_app", "error_kind", "run"]
 
 PROG = "etl-manifests"
 #: The exit code when there was nothing to act on (see the module's docstring).
@@ -83,16 +87,39 @@ _ClickException = _click_class("ClickException")
 
 class _State:
     debug = False
+    json = False  # --json given: errors are JSON objects on stderr too
 
 
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: int, kind: str = "usage") -> int:
+    if _State.json:
+        # One JSON object on one line, so that automation reads it as it reads stdout.
+        error = {"kind": kind, "message": _one_line(message), "exit_code": code}
+        sys.stderr.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+        return code
     # Messages quote paths and names as given, which may hold terminal escapes.
     sys.stderr.write(f"{PROG}: error: {visible(_one_line(message))}\n")
     return code
+
+
+def error_kind(exc: BaseException) -> str:
+    """The ``kind`` of an error under ``--json``: the snake-case name of the nearest class
+    of :mod:`etl_manifests.errors` it is (``NotFoundError`` -> ``not_found``,
+    ``NothingFoundError`` -> ``nothing_found``), ``unexpected`` for any other error.
+    The kinds follow the public error classes, so they are only ever added to."""
+    for cls in type(exc).__mro__:
+        if cls.__module__ == errors_module.__name__ and issubclass(cls, ManifestError):
+            name = cls.__name__.removesuffix("Error") or "Manifest"
+            return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return "unexpected"
+
+
+def _wants_json(args: Sequence[str] | None) -> bool:
+    argv = list(sys.argv[1:] if args is None else args)
+    return "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
 
 
 def _show_warning(
@@ -203,6 +230,7 @@ class _Group(TyperGroup):
         complete_var: str | None,
         **extra: Any,
     ) -> int:
+        _State.json = _wants_json(args)
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
             return result if isinstance(result, int) else 0
@@ -220,10 +248,10 @@ class _Group(TyperGroup):
             sep = " Run" if message.endswith("?") else "; run"
             return _fail(f"{message}{sep} '{where} --help' for usage", 2)
         except (typer.Abort, KeyboardInterrupt):
-            return _fail("interrupted", 130)
+            return _fail("interrupted", 130, "interrupted")
         except _ClickException as exc:
             code: int = exc.exit_code  # type: ignore[attr-defined]
-            return _fail(exc.format_message(), code)  # type: ignore[attr-defined]
+            return _fail(exc.format_message(), code, "command_line")  # type: ignore[attr-defined]
         except BrokenPipeError:
             return 1  # the reader went away (`| head`); nothing to say to it
         except _USAGE_ERRORS as exc:
@@ -241,7 +269,7 @@ class _Group(TyperGroup):
     def _error(exc: BaseException, code: int, message: str | None = None) -> int:
         if _State.debug:
             traceback.print_exception(exc, file=sys.stderr)
-        return _fail(message or str(exc), code)
+        return _fail(message or str(exc), code, error_kind(exc))
 
 
 def _version(value: bool) -> None:
