@@ -216,6 +216,7 @@ class _Group(TyperGroup):
         **extra: Any,
     ) -> Any:
         _State.debug = os.environ.get("ETL_MANIFESTS_DEBUG", "") not in ("", "0")
+        _tidy_help(self)  # again: typer adds the completion options after construction
         with _warnings_as_lines():
             code = self._run(args, prog_name, complete_var, **extra)
         if standalone_mode:
@@ -304,7 +305,7 @@ def build_app() -> typer.Typer:
     app = typer.Typer(
         name=PROG,
         cls=_Group,
-        add_completion=False,
+        add_completion=True,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         rich_markup_mode="markdown",

@@ -94,6 +94,10 @@ def _parse_processes(values: list[str] | None) -> list[str] | None:
     return [p for v in values if (p := parse_process_option(v)) is not None]
 
 
+def _complete_process(incomplete: str) -> list[str]:
+    return [name for name in declared_processes() if name.startswith(incomplete)]
+
+
 ProcessOption = Annotated[
     str,
     typer.Option(
@@ -102,6 +106,7 @@ ProcessOption = Annotated[
         help="Which process's manifest: extractor, transformer, loader, or one declared "
         "in ETL_MANIFESTS_PROCESSES.",
         callback=parse_process_option,
+        autocompletion=_complete_process,
     ),
 ]
 #: ``--process`` given any number of times.
@@ -113,6 +118,7 @@ ProcessesOption = Annotated[
         help="Only this process's manifest (repeatable) [default: the seed's three and "
         "those declared in ETL_MANIFESTS_PROCESSES].",
         callback=_parse_processes,
+        autocompletion=_complete_process,
         show_default=False,
     ),
 ]

@@ -1,8 +1,10 @@
-"""Housekeeping: ``cleanup`` (staged leftovers of killed saves) and ``plugins``."""
+"""Housekeeping: ``cleanup`` (staged leftovers of killed saves), ``plugins`` and
+``config`` (the settings in effect and where each came from)."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import json as jsonlib
 import re
 from collections.abc import Sequence
 from datetime import timedelta
@@ -11,7 +13,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..registry import ENTRY_POINT_GROUP, get_plugin_manager, get_registry, plugin_errors
+from ..config import ETLConfig, setting_sources
+from ..registry import (
+    ENTRY_POINT_GROUP,
+    get_plugin_manager,
+    get_registry,
+    plugin_errors,
+    redact_root,
+)
 from .common import (
     EtlVersionOption,
     JsonOption,
@@ -20,7 +29,7 @@ from .common import (
     Target,
     declared_processes,
 )
-from .output import print_json, stderr, stdout
+from .output import cell, print_json, stderr, stdout
 
 __all__ = ["parse_age", "register"]
 
@@ -29,9 +38,10 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``cleanup`` and ``plugins`` to ``app``."""
+    """Add ``cleanup``, ``plugins`` and ``config`` to ``app``."""
     app.command("cleanup")(cleanup)
     app.command("plugins")(plugins)
+    app.command("config")(config)
 
 
 def parse_age(text: str) -> timedelta:
@@ -91,6 +101,43 @@ def plugins(json: JsonOption = False) -> None:
     stdout().print(table)
     for error in errors:
         stderr().print(f"[red]{error}[/red]", highlight=False)
+
+
+def config(json: JsonOption = False) -> None:
+    """Show the settings in effect and where each came from: an argument, an
+    ETL_MANIFESTS_* variable, a .env file (with its path, so a stray one shows), or the
+    default. Storage options are shown by their names only (they may hold credentials).
+
+    Example: `etl-manifests config --json`
+    """
+    settings = ETLConfig()
+    sources = setting_sources(settings)
+    rows = {name: {"value": _shown(settings, name), "source": sources[name]} for name in sources}
+    if json:
+        print_json({"settings": rows})
+        return
+    table = Table("setting", "value", "from")
+    for name, row in rows.items():
+        value = row["value"]
+        if isinstance(value, list):
+            text = ", ".join(value)
+        else:
+            text = jsonlib.dumps(value) if isinstance(value, dict) else str(value)
+        table.add_row(name, cell(text or "-"), cell(row["source"]))
+    stdout().print(table)
+
+
+def _shown(settings: ETLConfig, name: str) -> Any:
+    # What may be printed of a setting: never a credential.
+    if name == "storage_options":
+        return sorted(settings.storage_options)
+    if name == "manifests_dir":
+        return redact_root(settings.manifests_dir)
+    if name == "checkpoint":
+        return settings.checkpoint.model_dump(mode="json")
+    if name == "processes":
+        return list(settings.processes)
+    return getattr(settings, name)
 
 
 def _plugin_rows() -> list[dict[str, Any]]:
