@@ -37,3 +37,19 @@ def test_every_public_name_still_imports() -> None:
         "assert callable(e.fetch) and callable(e.verify)"
     )
     assert "etl_manifests.model" in loaded
+
+
+@pytest.mark.parametrize("args", [["--help"], ["show", "--help"], ["fetch", "--help"]])
+def test_command_line_help_pulls_in_nothing_heavy(args: list[str]) -> None:
+    # Help needs the commands' signatures only; their work loads the library's heavy parts.
+    loaded = imported_after(
+        "import sys\n"
+        "from etl_manifests.cli.app import run\n"
+        f"assert run({args!r}) == 0\n"
+        "sys.stdout.flush()"
+    )
+    # (typer itself loads pydantic to describe a command's parameters; not ours to avoid)
+    heavy = ("pydantic_settings", "fsspec", "orjson", "etl_manifests.model", "rich.progress")
+    assert not [name for name in heavy if name in loaded]
+    if args == ["--help"]:
+        assert "pydantic" not in loaded

@@ -5,26 +5,28 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from ..config import ETLConfig
 from ..errors import (
     InvalidNameError,
     ManifestError,
     NothingFoundError,
     UnknownProcessError,
 )
-from ..model import Manifest
-from ..policy import CheckpointPolicy
 from ..process import ETLProcess, parse_process
-from ..record import ManifestRecord
 from ..registry import open_backend, split_scheme
-from ..storage import StorageBackend
-from ..tools import StorageOptions
+
+if TYPE_CHECKING:
+    # The models, the settings and the tools load pydantic and fsspec: they are imported
+    # where a command uses them, so that --help and completion stay cheap.
+    from ..model import Manifest
+    from ..policy import CheckpointPolicy
+    from ..record import ManifestRecord
+    from ..storage import StorageBackend
+    from ..tools import StorageOptions
 
 __all__ = [
     "DEFAULT_WORKERS",
@@ -66,6 +68,10 @@ def declared_processes() -> list[str]:
     """The processes the command line may name: the seed's three and those declared in
     ``ETL_MANIFESTS_PROCESSES`` (or ``.env``); unreadable settings declare none here
     (the command itself then reports them)."""
+    from pydantic import ValidationError
+
+    from ..config import ETLConfig
+
     try:
         declared = ETLConfig().processes
     except (ValidationError, ManifestError):
@@ -148,7 +154,7 @@ class Target:
     root: str
     etl_version: str
     storage_options: dict[str, Any]
-    checkpoint: CheckpointPolicy = field(default_factory=CheckpointPolicy)
+    checkpoint: CheckpointPolicy | None = None  # None: CheckpointPolicy()
 
     @classmethod
     def resolve(cls, root: str | None, etl_version: str | None) -> Target:
@@ -159,6 +165,8 @@ class Target:
 
         :raises ConfigurationError: a setting is invalid (a usage error, exit code 2).
         """
+        from ..config import ETLConfig
+
         config = ETLConfig()
         if root is not None:
             config = config.model_copy(update={"manifests_dir": root})
@@ -176,6 +184,8 @@ class Target:
     def manifest(self, process: ETLProcess | str, *, load: bool = True) -> Manifest:
         """The manifest of ``process`` at this target's ETL version, committing with the
         checkpoint policy of ``ETL_MANIFESTS_CHECKPOINT``."""
+        from ..model import Manifest
+
         return Manifest(
             process, self.etl_version, self.backend(), checkpoint=self.checkpoint, load=load
         )

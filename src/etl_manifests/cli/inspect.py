@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from ..catalog import snapshot_sizes
 from ..errors import ManifestError, NothingFoundError
-from ..model import Manifest
 from ..process import ETLProcess
-from ..record import ManifestRecord
-from ..storage import StorageBackend
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target, select_some
 from .output import (
     cell,
@@ -27,9 +23,10 @@ from .output import (
     timestamp,
 )
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from ..storage import StorageBackend
 
-_FIELDS = list(ManifestRecord.model_fields)
+__all__ = ["register"]
 
 
 def register(app: typer.Typer) -> None:
@@ -48,6 +45,8 @@ def list_manifests(root: RootOption = None, json: JsonOption = False) -> None:
     """
     target = Target.resolve(root, None)
     backend = target.backend()
+    from ..catalog import snapshot_sizes
+
     sizes = snapshot_sizes(backend)
     rows = [
         _row(backend, ref.process, ref.etl_version, size) for ref, size in sorted(sizes.items())
@@ -108,6 +107,8 @@ def _row(backend: StorageBackend, process: str, version: str, size: int | None) 
         "document_bytes": size,
     }
     try:
+        from ..model import Manifest
+
         manifest = Manifest(process, version, backend)
     except ManifestError as exc:
         row["error"] = str(exc)
@@ -151,7 +152,9 @@ def show(
     elif jsonl:
         print_jsonl(rows)
     elif csv:
-        print_csv(rows, _FIELDS)
+        from ..record import ManifestRecord
+
+        print_csv(rows, list(ManifestRecord.model_fields))
     else:
         table = Table("checksum", "file", "size", "verified", "updated (UTC)", "filepath")
         for r in records:

@@ -8,12 +8,11 @@ import json as jsonlib
 import re
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ..config import ETLConfig, setting_sources
 from ..registry import (
     ENTRY_POINT_GROUP,
     get_plugin_manager,
@@ -30,6 +29,9 @@ from .common import (
     declared_processes,
 )
 from .output import cell, print_json, stderr, stdout
+
+if TYPE_CHECKING:
+    from ..config import ETLConfig
 
 __all__ = ["parse_age", "register"]
 
@@ -110,6 +112,8 @@ def config(json: JsonOption = False) -> None:
 
     Example: `etl-manifests config --json`
     """
+    from ..config import ETLConfig, setting_sources
+
     settings = ETLConfig()
     sources = setting_sources(settings)
     rows = {name: {"value": _shown(settings, name), "source": sources[name]} for name in sources}

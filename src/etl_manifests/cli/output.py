@@ -21,16 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.text import Text
 
 __all__ = [
@@ -144,6 +134,9 @@ def progress(description: str, total: int) -> Iterator[Callable[[], None]]:
     if not console.is_terminal or total == 0:
         yield lambda: None
         return
+    # Imported here: a bar is drawn only on a terminal, and help need not pay for it.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -167,6 +160,15 @@ def transfer_progress(
     if not console.is_terminal or total == 0:
         yield (lambda: None), (lambda received, expected: None)
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

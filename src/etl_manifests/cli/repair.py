@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from ..process import ETLProcess
-from ..repair import repair_manifest
 from .common import EtlVersionOption, JsonOption, ProcessOption, RootOption, Target
 from .output import print_json, stdout
 
@@ -37,6 +36,8 @@ def repair(
     Example: `etl-manifests repair -p extractor`, then `etl-manifests repair -p extractor --apply`
     """
     target = Target.resolve(root, etl_version)
+    from ..repair import repair_manifest
+
     report = repair_manifest(target.backend(), process, target.etl_version, apply=apply)
     if json:
         print_json(report.to_dict())

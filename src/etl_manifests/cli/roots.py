@@ -10,7 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import BackendConfigurationError
-from ..tools import CopyStatus, compare_manifests, copy_manifests
 from .common import JsonOption, Target
 from .output import print_json, stdout
 
@@ -56,7 +55,8 @@ DestOptions = Annotated[
     ),
 ]
 
-_STYLE = {CopyStatus.CREATED: "green", CopyStatus.UPDATED: "yellow", CopyStatus.UNCHANGED: "dim"}
+# By CopyStatus value: the tools load only when a command runs (a cheap --help).
+_STYLE = {"created": "green", "updated": "yellow", "unchanged": "dim"}
 
 
 def register(app: typer.Typer) -> None:
@@ -92,6 +92,8 @@ def copy(
 
     Example: `etl-manifests copy ./manifests s3://bucket/manifests`
     """
+    from ..tools import copy_manifests
+
     report = copy_manifests(
         source,
         destination,
@@ -108,7 +110,7 @@ def copy(
     console = stdout()
     would = "would be " if dry_run else ""
     for m in report.manifests:
-        style = _STYLE[m.status]
+        style = _STYLE[m.status.value]
         detail = f"{m.written} written"
         if m.removed:
             detail += f", {m.removed} removed"
@@ -122,6 +124,8 @@ def copy(
     if not report.manifests:
         console.print(f"no manifests under {escape(source)}")
         return
+    from ..tools import CopyStatus
+
     counts = ", ".join(f"{report.count(s)} {s.value}" for s in CopyStatus)
     prefix = "dry run, nothing written: " if dry_run else ""
     console.print(f"{prefix}{counts}; {report.records_written} records {would}written")
@@ -141,6 +145,8 @@ def compare(
 
     Example: `etl-manifests compare ./manifests s3://bucket/manifests`
     """
+    from ..tools import compare_manifests
+
     report = compare_manifests(
         source,
         destination,

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from ..process import ETLProcess
-from ..tools import FetchReport, FetchResult, FetchStatus, fetch_many, record_files
-from ..tools.fetch import DEFAULT_NAMING
-from ..tools.files import redact
 from .common import (
     DEFAULT_WORKERS,
     EtlVersionOption,
@@ -24,14 +21,16 @@ from .common import (
 )
 from .output import human_size, print_json, progress, stdout, transfer_progress
 
+if TYPE_CHECKING:
+    from ..tools import FetchResult
+
 __all__ = ["register"]
 
-_STYLE = {
-    FetchStatus.DOWNLOADED: "green",
-    FetchStatus.SKIPPED: "dim",
-    FetchStatus.DUPLICATE: "yellow",
-    FetchStatus.FAILED: "red",
-}
+# By FetchStatus value: the tools (and what they import) load only when a command runs,
+# so that --help stays cheap.
+_STYLE = {"downloaded": "green", "skipped": "dim", "duplicate": "yellow", "failed": "red"}
+#: fetch's --naming default; the same as ``etl_manifests.tools.fetch.DEFAULT_NAMING``.
+DEFAULT_NAMING = "{path}"
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +57,8 @@ def record(
 
     Example: `etl-manifests record data/*.csv s3://bucket/raw/a.gz`
     """
+    from ..tools import record_files
+
     target = Target.resolve(root, etl_version)
     manifest = target.manifest(process)
     before = {r.checksum: r.updated_at for r in manifest}
@@ -169,6 +170,8 @@ def fetch(
     wanted = list(urls or []) + _read_urls(from_file)
     if not wanted:
         raise typer.BadParameter("give at least one URL, or --from-file", param_hint="URLS")
+    from ..tools import FetchReport, FetchStatus, fetch_many
+
     target = Target.resolve(root, etl_version)
     manifest = target.manifest(process)
     console = stdout()
@@ -212,7 +215,10 @@ def fetch(
 
 
 def _print_result(console: Any, result: FetchResult, *, verbose: bool = False) -> None:
-    style = _STYLE[result.status]
+    from ..tools import FetchStatus
+    from ..tools.files import redact
+
+    style = _STYLE[result.status.value]
     line = f"[{style}]{result.status.value:<10}[/{style}] {escape(redact(result.url))}"
     if result.status is FetchStatus.FAILED:
         line += f": {escape(result.error or '')}"

@@ -10,8 +10,6 @@ from rich.table import Table
 from rich.text import Text
 
 from ..process import ETLProcess
-from ..tools import forget as forget_records
-from ..tools import verify as verify_files
 from .common import (
     DEFAULT_WORKERS,
     EtlVersionOption,
@@ -66,6 +64,8 @@ def verify(
 
     Example: `etl-manifests verify --rehash`
     """
+    from ..tools import verify as verify_files
+
     target = Target.resolve(root, etl_version)
     manifest = target.existing_manifest(process)
     records = select_some(manifest, selectors or [])
@@ -126,6 +126,9 @@ def forget(
 
     Example: `etl-manifests forget --missing '*'`
     """
+    from ..tools import forget as forget_records
+    from ..tools import verify as verify_files
+
     target = Target.resolve(root, etl_version)
     manifest = target.manifest(process)
     records = select(manifest, selectors)
