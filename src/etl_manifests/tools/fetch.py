@@ -22,8 +22,10 @@ written.
 
 Many workers (threads here, processes or machines with :class:`Fetcher`) may fetch from
 one list into one manifest: records are keyed by checksum, so a file is recorded once
-however many fetch it, and each worker reads what the others recorded before each
-download, so a file is not downloaded again once it is recorded.
+however many fetch it. Each worker reads what the others recorded before each download
+(:func:`fetch_many`: at most once a second, one read shared by its threads), so a file
+is not downloaded again once it is recorded, and again just before recording, so a file
+is never recorded twice.
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ __all__ = [
 DEFAULT_NAMING = "{path}"
 #: Seconds an interrupted :func:`fetch_many` waits for downloads in flight to stop.
 _CANCEL_GRACE = 1.0
+#: How old the look at other writers' commits that :func:`fetch_many` decides to skip
+#: on may be. Each look lists the log, whose cost grows with the entries since the last
+#: checkpoint, so one look serves every URL of this window instead of one per URL.
+_SKIP_REFRESH_SECONDS = 1.0
 
 
 class FetchStatus(enum.StrEnum):
@@ -289,6 +295,67 @@ class _Run:
             staged.discard()
 
 
+class _Refresher:
+    """``manifest.refresh()`` shared by the threads of one process.
+
+    :meth:`fresh` returns once a refresh that STARTED after the call has completed, so
+    the caller sees every commit that landed before it asked, as if it had refreshed
+    itself; callers that ask while one refresh runs share the next one. :meth:`recent`
+    accepts a refresh that started at most ``max_age`` seconds ago.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self._cond = threading.Condition()
+        self._started = 0  # the number of refreshes begun
+        self._done = 0  # the last of them that completed
+        self._done_at = -float("inf")  # when that one started (monotonic)
+        self._running = False
+
+    def fresh(self) -> None:
+        """:raises: what ``Manifest.refresh()`` raises, to the thread that ran it (the
+        threads that waited for it try again)."""
+        with self._cond:
+            need = self._started + 1
+            while self._done < need:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                self._started += 1
+                mine, began = self._started, time.monotonic()
+                self._running = True
+                ok = False
+                self._cond.release()
+                try:
+                    self._manifest.refresh()
+                    ok = True
+                finally:
+                    self._cond.acquire()
+                    self._running = False
+                    if ok:
+                        self._done, self._done_at = mine, began
+                    self._cond.notify_all()
+
+    def recent(self, max_age: float) -> None:
+        """Refresh unless a refresh that started at most ``max_age`` seconds ago completed."""
+        with self._cond:
+            if time.monotonic() - self._done_at <= max_age:
+                return
+        self.fresh()
+
+
+_REFRESHERS: weakref.WeakKeyDictionary[Manifest, _Refresher] = weakref.WeakKeyDictionary()
+_REFRESHERS_LOCK = threading.Lock()
+
+
+def _refresher(manifest: Manifest) -> _Refresher:
+    with _REFRESHERS_LOCK:
+        found = _REFRESHERS.get(manifest)
+        if found is None:
+            found = _REFRESHERS[manifest] = _Refresher(manifest)
+        return found
+
+
 def _fetch(
     manifest: Manifest, url: str, dest: str, options: _Options, run: _Run | None = None
 ) -> FetchResult:
@@ -305,9 +372,14 @@ def _fetch(
         legacy = f"{(folder if local else dest).rstrip('/')}/{info.filename}"
     source = source_of(url)
 
-    # Other workers' new commits (only the new log entries are read), so a file one of
-    # them recorded meanwhile is neither downloaded nor recorded again.
-    manifest.refresh()
+    # Other workers' new commits, so a file one of them recorded meanwhile is not
+    # downloaded again. One fetch looks itself; a pass accepts a look shared by its
+    # threads and at most _SKIP_REFRESH_SECONDS old (a file recorded within that window
+    # is downloaded, then found a duplicate by the look in _land: never recorded twice).
+    if run is None:
+        _refresher(manifest).fresh()
+    else:
+        _refresher(manifest).recent(_SKIP_REFRESH_SECONDS)
     _refuse_collision(manifest, target, source)
     match = None if options.force else _recorded(manifest, info, target, source, legacy)
     recorded = match[0] if match is not None else None
@@ -391,7 +463,9 @@ def _land(
     (or being recorded by another thread): then discard it and say "duplicate" -- or,
     with ``restore``, if they are recorded at this very place, put them back there."""
     checksum, size = digest
-    manifest.refresh()  # someone may have recorded these bytes while we downloaded
+    # Someone may have recorded these bytes while we downloaded: a look that began after
+    # the download (shared with threads landing at the same time).
+    _refresher(manifest).fresh()
     if restore:
         known = manifest.get(checksum)
         if known is not None and known.filepath == staged.url:
