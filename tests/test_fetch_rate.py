@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from etl_manifests import Manifest
+from etl_manifests import Manifest, StorageError
 from etl_manifests.testing import FileServer
 from etl_manifests.tools import FetchStatus, fetch, fetch_many
 from tools_support import local_manifest
@@ -85,3 +88,53 @@ def test_a_first_pass_looks_once_to_skip_and_at_most_once_per_landing(
     # Before: one look to skip and one to land per URL (32); landings at the same time
     # may share one look.
     assert len(calls) <= 1 + 16
+
+
+def _slow_first_commit(manifest: Manifest, seconds: float) -> None:
+    """The first commit of ``manifest`` (one record or many) takes ``seconds`` longer, so
+    files landing meanwhile queue up behind it."""
+    first = threading.Event()
+    for name in ("add_record", "add_records"):
+        real = getattr(manifest, name)
+
+        def slow(arg: Any, real: Any = real) -> Any:
+            if not first.is_set():
+                first.set()
+                time.sleep(seconds)
+            return real(arg)
+
+        setattr(manifest, name, slow)
+
+
+def test_files_landing_together_share_one_commit(tmp_path: Path, file_server: FileServer) -> None:
+    urls = [file_server.add(f"f{i}.csv", f"{i}".encode()) for i in range(16)]
+    manifest = local_manifest(tmp_path / "m")
+    _slow_first_commit(manifest, 0.5)
+    report = fetch_many(manifest, urls, str(tmp_path / "raw"), workers=8)
+    assert report.count(FetchStatus.DOWNLOADED) == 16
+    assert len(local_manifest(tmp_path / "m")) == 16
+    assert len(manifest.history()) <= 8  # before: one commit per file (16)
+
+
+def test_a_file_is_reported_downloaded_only_once_its_commit_landed(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    urls = [file_server.add(f"f{i}.csv", f"{i}".encode()) for i in range(16)]
+    manifest = local_manifest(tmp_path / "m")
+    real = manifest.add_records
+    failed: list[int] = []
+
+    def failing(records: Any) -> Any:
+        if not failed:  # the first group commit fails
+            failed.append(len(list(records)))
+            raise StorageError("the store refused the commit; try again")
+        return real(records)
+
+    manifest.add_records = failing  # type: ignore[method-assign]
+    report = fetch_many(manifest, urls, str(tmp_path / "raw"), workers=8)
+    assert failed  # a group commit failed
+    assert report.count(FetchStatus.FAILED) == failed[0]
+    recorded = {r.checksum for r in local_manifest(tmp_path / "m")}
+    downloaded = {r.checksum for r in report.results if r.status is FetchStatus.DOWNLOADED}
+    assert downloaded == recorded
+    assert len(recorded) == 16 - failed[0]

@@ -44,7 +44,13 @@ from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from ..errors import DestinationConflictError, InvalidNameError, ManifestError, TransferError
+from ..errors import (
+    DestinationConflictError,
+    InvalidNameError,
+    InvalidRecordError,
+    ManifestError,
+    TransferError,
+)
 from ..model import Manifest
 from ..process import ETLProcess
 from ..record import ManifestRecord
@@ -256,6 +262,14 @@ class _Run:
         self._lock = threading.Lock()
         self._per_host = per_host
         self._hosts: dict[str, threading.Semaphore] = {}
+        self._commits: _GroupCommit | None = None
+
+    def commits(self, manifest: Manifest) -> _GroupCommit:
+        """The group commit of this pass's landed files."""
+        with self._lock:
+            if self._commits is None:
+                self._commits = _GroupCommit(manifest)
+            return self._commits
 
     @contextlib.contextmanager
     def host_slot(self, url: str) -> Iterator[None]:
@@ -342,6 +356,77 @@ class _Refresher:
             if time.monotonic() - self._done_at <= max_age:
                 return
         self.fresh()
+
+
+class _Landed:
+    """One landed file waiting for the commit that records it."""
+
+    __slots__ = ("done", "error", "params", "record")
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.done = False
+        self.record: ManifestRecord | None = None
+        self.error: Exception | None = None
+
+
+class _GroupCommit:
+    """Records of landed files, committed together: one log entry for every file that
+    landed while the previous entry was being written (no timer: a file landing alone is
+    committed at once). :meth:`add` returns only once the entry holding the record has
+    landed, and raises what that commit raised, so each file is acknowledged only once
+    it is durable.
+
+    Only for the worker threads of one :func:`fetch_many`: the thread that writes an
+    entry commits the others' records too, which must not join a transaction of its own.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self._cond = threading.Condition()
+        self._waiting: list[_Landed] = []
+        self._writing = False
+
+    def add(self, params: dict[str, Any]) -> ManifestRecord:
+        mine = _Landed(params)
+        with self._cond:
+            self._waiting.append(mine)
+            while not mine.done:
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                group, self._waiting = self._waiting, []
+                self._writing = True
+                self._cond.release()
+                try:
+                    self._commit(group)
+                finally:
+                    self._cond.acquire()
+                    self._writing = False
+                    for landed in group:
+                        landed.done = True
+                    self._cond.notify_all()
+        if mine.record is None:
+            raise mine.error or ManifestError("the group commit recorded nothing")
+        return mine.record
+
+    def _commit(self, group: list[_Landed]) -> None:
+        try:
+            records = self._manifest.add_records([landed.params for landed in group])
+        except InvalidRecordError as exc:
+            if len(group) == 1:
+                group[0].error = exc
+                return
+            # One bad record must not fail the others: each alone, then.
+            for landed in group:
+                self._commit([landed])
+            return
+        except Exception as exc:  # the commit failed (or may have landed: see dirty)
+            for landed in group:
+                landed.error = exc
+            return
+        for landed, record in zip(group, records, strict=True):
+            landed.record = record
 
 
 _REFRESHERS: weakref.WeakKeyDictionary[Manifest, _Refresher] = weakref.WeakKeyDictionary()
@@ -494,7 +579,10 @@ def _land(
             run.check()  # the last point where an interrupted run leaves nothing
         staged.commit()
         params = params_of(info, digest, location=staged.url)
-        record = manifest.add_record({**params, "filename": _name(staged.url), "source": source})
+        params = {**params, "filename": _name(staged.url), "source": source}
+        # In a pass, one commit for the files that land together.
+        commit = manifest.add_record if run is None else run.commits(manifest).add
+        record = commit(params)
     finally:
         with _CLAIMS_LOCK:
             claims.discard(checksum)
