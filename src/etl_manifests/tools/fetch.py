@@ -612,8 +612,15 @@ def fetch_many(
 
     A URL listed twice is fetched once. URLs whose destinations would be the same path
     fail with a :class:`DestinationConflictError` message (all but the first of them)
-    before anything is downloaded. Each file is recorded as it lands (one commit each), so
-    a run killed halfway keeps what it downloaded.
+    before anything is downloaded. Each file is recorded as it lands, so a run killed
+    halfway keeps what it downloaded: files that land while the previous commit is being
+    written share the next one, and a file is reported downloaded only once the commit
+    holding its record has landed (if that commit fails, so do its files).
+
+    The threads share their looks at other writers' commits: a skip is decided on a look
+    at most a second old (a file recorded within that second may be downloaded again,
+    and is then a duplicate), and the look before recording starts after the download
+    ended, so a file is never recorded twice.
 
     Interrupted (``KeyboardInterrupt`` in the calling thread): no further download starts,
     downloads in flight stop between chunks within about a second and leave no temporary
