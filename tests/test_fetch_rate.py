@@ -138,3 +138,20 @@ def test_a_file_is_reported_downloaded_only_once_its_commit_landed(
     downloaded = {r.checksum for r in report.results if r.status is FetchStatus.DOWNLOADED}
     assert downloaded == recorded
     assert len(recorded) == 16 - failed[0]
+
+
+def test_a_file_nothing_of_its_name_is_recorded_is_one_get_and_no_head(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    urls = [file_server.add(f"f{i}.csv", f"{i}".encode()) for i in range(10)]
+    manifest = local_manifest(tmp_path / "m")
+    fetch_many(manifest, urls, str(tmp_path / "raw"), workers=4)
+    assert (file_server.requests("HEAD"), file_server.requests("GET")) == (0, 10)
+    record = next(iter(local_manifest(tmp_path / "m").find("f3.csv")))
+    assert record.etag is not None  # the GET's headers are recorded
+    assert record.last_modified_server is not None
+    assert record.content_length_bytes == 1
+    # A second pass asks for the headers (a record could make each a skip) and skips.
+    report = fetch_many(local_manifest(tmp_path / "m"), urls, str(tmp_path / "raw"))
+    assert report.count(FetchStatus.SKIPPED) == 10
+    assert (file_server.requests("HEAD"), file_server.requests("GET")) == (10, 10)

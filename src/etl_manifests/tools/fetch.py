@@ -60,9 +60,11 @@ from .files import (
     FileInfo,
     StorageOptions,
     TransferRetry,
+    answers_get_headers,
     check_file_name,
     filesystem,
     no_secrets,
+    open_get,
     open_stream,
     redact,
     remote_path,
@@ -330,32 +332,37 @@ class _Refresher:
         """:raises: what ``Manifest.refresh()`` raises, to the thread that ran it (the
         threads that waited for it try again)."""
         with self._cond:
-            need = self._started + 1
-            while self._done < need:
-                if self._running:
-                    self._cond.wait()
-                    continue
-                self._started += 1
-                mine, began = self._started, time.monotonic()
-                self._running = True
-                ok = False
-                self._cond.release()
-                try:
-                    self._manifest.refresh()
-                    ok = True
-                finally:
-                    self._cond.acquire()
-                    self._running = False
-                    if ok:
-                        self._done, self._done_at = mine, began
-                    self._cond.notify_all()
+            self._until(self._started + 1)
 
     def recent(self, max_age: float) -> None:
-        """Refresh unless a refresh that started at most ``max_age`` seconds ago completed."""
+        """Refresh unless a refresh that started at most ``max_age`` seconds ago completed;
+        one running now will do too."""
         with self._cond:
             if time.monotonic() - self._done_at <= max_age:
                 return
-        self.fresh()
+            self._until(self._started if self._running else self._started + 1)
+
+    def _until(self, need: int) -> None:
+        """Wait (holding the condition) until refresh number ``need`` has completed,
+        running it if no other thread does."""
+        while self._done < need:
+            if self._running:
+                self._cond.wait()
+                continue
+            self._started += 1
+            mine, began = self._started, time.monotonic()
+            self._running = True
+            ok = False
+            self._cond.release()
+            try:
+                self._manifest.refresh()
+                ok = True
+            finally:
+                self._cond.acquire()
+                self._running = False
+                if ok:
+                    self._done, self._done_at = mine, began
+                self._cond.notify_all()
 
 
 class _Landed:
@@ -445,16 +452,11 @@ def _fetch(
     manifest: Manifest, url: str, dest: str, options: _Options, run: _Run | None = None
 ) -> FetchResult:
     cancel = run.cancel if run is not None else None
-    info = retrying(lambda: stat(url, options.storage_options), options.retry, cancel)
     relative = destination_name(url, options.naming, options.filename)
     fs, folder = filesystem(dest, options.storage_options)
     path = f"{folder.rstrip('/')}/{relative}"
     local = isinstance(fs, LocalFileSystem)
     target = path if local else f"{dest.rstrip('/')}/{relative}"
-    # Releases before sources were recorded put every file directly below dest.
-    legacy = None
-    if options.filename is None and relative != info.filename:
-        legacy = f"{(folder if local else dest).rstrip('/')}/{info.filename}"
     source = source_of(url)
 
     # Other workers' new commits, so a file one of them recorded meanwhile is not
@@ -466,43 +468,72 @@ def _fetch(
     else:
         _refresher(manifest).recent(_SKIP_REFRESH_SECONDS)
     _refuse_collision(manifest, target, source)
-    match = None if options.force else _recorded(manifest, info, target, source, legacy)
-    recorded = match[0] if match is not None else None
-    if match is not None and not (
-        options.refetch_missing and not _exists(match[0].filepath, options.storage_options)
-    ):
-        record, rule = match
-        why = f"record {record.checksum[:12]} at {record.filepath}: {rule}"
-        return FetchResult(
-            url, FetchStatus.SKIPPED, record.checksum, record.filepath, 0, reason=why
-        )
-    restore = options.force or recorded is not None
+    info: FileInfo | None = None
+    restore = options.force
+    if _needs_head(manifest, url, target, options):
+        info = retrying(lambda: stat(url, options.storage_options), options.retry, cancel)
+        # Releases before sources were recorded put every file directly below dest.
+        legacy = None
+        if options.filename is None and relative != info.filename:
+            legacy = f"{(folder if local else dest).rstrip('/')}/{info.filename}"
+        match = None if options.force else _recorded(manifest, info, target, source, legacy)
+        if match is not None and not (
+            options.refetch_missing and not _exists(match[0].filepath, options.storage_options)
+        ):
+            record, rule = match
+            why = f"record {record.checksum[:12]} at {record.filepath}: {rule}"
+            return FetchResult(
+                url, FetchStatus.SKIPPED, record.checksum, record.filepath, 0, reason=why
+            )
+        restore = options.force or match is not None
+    announced = False
 
     def attempt() -> FetchResult:
+        nonlocal announced
         if run is not None:
             run.check()
-        with (
-            open_stream(url, info.size, options.storage_options) as stream,
-            StagedFile(fs, path, target) as staged,
-            run.tracking(staged) if run is not None else contextlib.nullcontext(),
-        ):
+        with contextlib.ExitStack() as stack:
+            if info is None:  # the GET's own headers describe the file
+                stream, got = stack.enter_context(open_get(url, options.storage_options))
+            else:
+                stream = stack.enter_context(open_stream(url, info.size, options.storage_options))
+                got = info
+            staged = stack.enter_context(StagedFile(fs, path, target))
+            if run is not None:
+                stack.enter_context(run.tracking(staged))
+                if run.on_bytes is not None and got.size and not announced:
+                    announced = True  # once, whatever the retries
+                    run.on_bytes(0, got.size)
             sink = staged.write if run is None else _checked(staged.write, run)
             digest = hash_stream(stream, sink=sink)
-            check_size(url, info, digest)
+            check_size(url, got, digest)
             return _land(
                 manifest,
                 staged,
                 url,
-                info,
+                got,
                 Digest(digest.checksum, digest.size),
                 source,
                 run,
                 restore=restore,
             )
 
-    if run is not None and run.on_bytes is not None and info.size:
-        run.on_bytes(0, info.size)  # once, whatever the retries
     return retrying(attempt, options.retry, cancel)
+
+
+def _needs_head(manifest: Manifest, url: str, target: str, options: _Options) -> bool:
+    """Whether to ask for ``url``'s headers before downloading it: only when a record
+    could make it a skip (one of its name, here or where old releases put it). Otherwise
+    an HTTP download is one GET, whose response headers are recorded; other stores are
+    asked first, since their reads say less."""
+    if not answers_get_headers(url):
+        return True
+    if options.force:
+        return False  # nothing is skipped
+    name = remote_path(url)[1].rsplit("/", 1)[-1]
+    if not name:
+        return True  # stat says why there is no file to fetch
+    return bool(manifest.find(_name(target)) or manifest.find(name))
 
 
 def _exists(location: str, storage_options: StorageOptions | None) -> bool:
