@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from etl_manifests import Manifest, StorageError
+from etl_manifests import Manifest, NotFoundError, StorageError
 from etl_manifests.testing import FileServer
 from etl_manifests.tools import FetchStatus, fetch, fetch_many
 from tools_support import local_manifest
@@ -155,3 +155,15 @@ def test_a_file_nothing_of_its_name_is_recorded_is_one_get_and_no_head(
     report = fetch_many(local_manifest(tmp_path / "m"), urls, str(tmp_path / "raw"))
     assert report.count(FetchStatus.SKIPPED) == 10
     assert (file_server.requests("HEAD"), file_server.requests("GET")) == (10, 10)
+
+
+def test_a_missing_file_fetched_without_a_head_says_404_and_carries_no_credential(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    url = file_server.url("missing.csv").replace("http://", "http://user:secret@")
+    with pytest.raises(NotFoundError, match="answered 404") as caught:
+        fetch(local_manifest(tmp_path / "m"), url, str(tmp_path / "raw"))
+    assert "secret" not in repr(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+    assert (file_server.requests("HEAD"), file_server.requests("GET")) == (0, 1)

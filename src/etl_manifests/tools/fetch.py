@@ -7,9 +7,10 @@
     report = fetch_many(manager.extractor, urls, "/data/raw", workers=8)
     report.raise_for_failures()
 
-For each URL: ask the server for its headers (one HEAD); if the manifest already has
-this exact file from this source at this destination (same source URL, same ``ETag`` /
-``Last-Modified`` / size), skip it. Otherwise stream it to a temporary name beside the
+For each URL: ask the server for its headers (one HEAD; skipped for HTTP when nothing of
+the file's name is recorded, as then only the GET's headers are needed); if the manifest
+already has this exact file from this source at this destination (same source URL, same
+``ETag`` / ``Last-Modified`` / size), skip it. Otherwise stream it to a temporary name beside the
 destination while hashing it, and unless its SHA-256 is already recorded, move it into
 place and record it with its source (one commit). When the server sends neither
 ``ETag`` nor ``Last-Modified``, only the checksum can tell, so the file is downloaded and
