@@ -204,8 +204,9 @@ def test_server_errors_are_retried_then_a_transfer_error_saying_what_the_server_
     assert not isinstance(caught.value, NotFoundError)
     assert caught.value.retryable
     assert caught.value.status == status
-    # fsspec asks with HEAD, then GET, per try: three tries.
-    assert file_server.requests("HEAD", "a.csv") == 3
+    # Nothing of this name is recorded, so no HEAD: one GET per try, three tries.
+    assert file_server.requests("GET", "a.csv") == 3
+    assert file_server.requests("HEAD", "a.csv") == 0
     assert len(local_manifest(tmp_path / "m")) == 0
 
 

@@ -7,9 +7,10 @@
     report = fetch_many(manager.extractor, urls, "/data/raw", workers=8)
     report.raise_for_failures()
 
-For each URL: ask the server for its headers (one HEAD); if the manifest already has
-this exact file from this source at this destination (same source URL, same ``ETag`` /
-``Last-Modified`` / size), skip it. Otherwise stream it to a temporary name beside the
+For each URL: ask the server for its headers (one HEAD; skipped for HTTP when nothing of
+the file's name is recorded, as then only the GET's headers are needed); if the manifest
+already has this exact file from this source at this destination (same source URL, same
+``ETag`` / ``Last-Modified`` / size), skip it. Otherwise stream it to a temporary name beside the
 destination while hashing it, and unless its SHA-256 is already recorded, move it into
 place and record it with its source (one commit). When the server sends neither
 ``ETag`` nor ``Last-Modified``, only the checksum can tell, so the file is downloaded and
@@ -22,8 +23,10 @@ written.
 
 Many workers (threads here, processes or machines with :class:`Fetcher`) may fetch from
 one list into one manifest: records are keyed by checksum, so a file is recorded once
-however many fetch it, and each worker reads what the others recorded before each
-download, so a file is not downloaded again once it is recorded.
+however many fetch it. Each worker reads what the others recorded before each download
+(:func:`fetch_many`: at most once a second, one read shared by its threads), so a file
+is not downloaded again once it is recorded, and again just before recording, so a file
+is never recorded twice.
 """
 
 from __future__ import annotations
@@ -42,7 +45,13 @@ from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from ..errors import DestinationConflictError, InvalidNameError, ManifestError, TransferError
+from ..errors import (
+    DestinationConflictError,
+    InvalidNameError,
+    InvalidRecordError,
+    ManifestError,
+    TransferError,
+)
 from ..model import Manifest
 from ..process import ETLProcess
 from ..record import ManifestRecord
@@ -52,9 +61,11 @@ from .files import (
     FileInfo,
     StorageOptions,
     TransferRetry,
+    answers_get_headers,
     check_file_name,
     filesystem,
     no_secrets,
+    open_get,
     open_stream,
     redact,
     remote_path,
@@ -81,6 +92,10 @@ __all__ = [
 DEFAULT_NAMING = "{path}"
 #: Seconds an interrupted :func:`fetch_many` waits for downloads in flight to stop.
 _CANCEL_GRACE = 1.0
+#: How old the look at other writers' commits that :func:`fetch_many` decides to skip
+#: on may be. Each look lists the log, whose cost grows with the entries since the last
+#: checkpoint, so one look serves every URL of this window instead of one per URL.
+_SKIP_REFRESH_SECONDS = 1.0
 
 
 class FetchStatus(enum.StrEnum):
@@ -250,6 +265,14 @@ class _Run:
         self._lock = threading.Lock()
         self._per_host = per_host
         self._hosts: dict[str, threading.Semaphore] = {}
+        self._commits: _GroupCommit | None = None
+
+    def commits(self, manifest: Manifest) -> _GroupCommit:
+        """The group commit of this pass's landed files."""
+        with self._lock:
+            if self._commits is None:
+                self._commits = _GroupCommit(manifest)
+            return self._commits
 
     @contextlib.contextmanager
     def host_slot(self, url: str) -> Iterator[None]:
@@ -289,63 +312,229 @@ class _Run:
             staged.discard()
 
 
+class _Refresher:
+    """``manifest.refresh()`` shared by the threads of one process.
+
+    :meth:`fresh` returns once a refresh that STARTED after the call has completed, so
+    the caller sees every commit that landed before it asked, as if it had refreshed
+    itself; callers that ask while one refresh runs share the next one. :meth:`recent`
+    accepts a refresh that started at most ``max_age`` seconds ago.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self._cond = threading.Condition()
+        self._started = 0  # the number of refreshes begun
+        self._done = 0  # the last of them that completed
+        self._done_at = -float("inf")  # when that one started (monotonic)
+        self._running = False
+
+    def fresh(self) -> None:
+        """:raises: what ``Manifest.refresh()`` raises, to the thread that ran it (the
+        threads that waited for it try again)."""
+        with self._cond:
+            self._until(self._started + 1)
+
+    def recent(self, max_age: float) -> None:
+        """Refresh unless a refresh that started at most ``max_age`` seconds ago completed;
+        one running now will do too."""
+        with self._cond:
+            if time.monotonic() - self._done_at <= max_age:
+                return
+            self._until(self._started if self._running else self._started + 1)
+
+    def _until(self, need: int) -> None:
+        """Wait (holding the condition) until refresh number ``need`` has completed,
+        running it if no other thread does."""
+        while self._done < need:
+            if self._running:
+                self._cond.wait()
+                continue
+            self._started += 1
+            mine, began = self._started, time.monotonic()
+            self._running = True
+            ok = False
+            self._cond.release()
+            try:
+                self._manifest.refresh()
+                ok = True
+            finally:
+                self._cond.acquire()
+                self._running = False
+                if ok:
+                    self._done, self._done_at = mine, began
+                self._cond.notify_all()
+
+
+class _Landed:
+    """One landed file waiting for the commit that records it."""
+
+    __slots__ = ("done", "error", "params", "record")
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.done = False
+        self.record: ManifestRecord | None = None
+        self.error: Exception | None = None
+
+
+class _GroupCommit:
+    """Records of landed files, committed together: one log entry for every file that
+    landed while the previous entry was being written (no timer: a file landing alone is
+    committed at once). :meth:`add` returns only once the entry holding the record has
+    landed, and raises what that commit raised, so each file is acknowledged only once
+    it is durable.
+
+    Only for the worker threads of one :func:`fetch_many`: the thread that writes an
+    entry commits the others' records too, which must not join a transaction of its own.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self._manifest = manifest
+        self._cond = threading.Condition()
+        self._waiting: list[_Landed] = []
+        self._writing = False
+
+    def add(self, params: dict[str, Any]) -> ManifestRecord:
+        mine = _Landed(params)
+        with self._cond:
+            self._waiting.append(mine)
+            while not mine.done:
+                if self._writing:
+                    self._cond.wait()
+                    continue
+                group, self._waiting = self._waiting, []
+                self._writing = True
+                self._cond.release()
+                try:
+                    self._commit(group)
+                finally:
+                    self._cond.acquire()
+                    self._writing = False
+                    for landed in group:
+                        landed.done = True
+                    self._cond.notify_all()
+        if mine.record is None:
+            raise mine.error or ManifestError("the group commit recorded nothing")
+        return mine.record
+
+    def _commit(self, group: list[_Landed]) -> None:
+        try:
+            records = self._manifest.add_records([landed.params for landed in group])
+        except InvalidRecordError as exc:
+            if len(group) == 1:
+                group[0].error = exc
+                return
+            # One bad record must not fail the others: each alone, then.
+            for landed in group:
+                self._commit([landed])
+            return
+        except Exception as exc:  # the commit failed (or may have landed: see dirty)
+            for landed in group:
+                landed.error = exc
+            return
+        for landed, record in zip(group, records, strict=True):
+            landed.record = record
+
+
+_REFRESHERS: weakref.WeakKeyDictionary[Manifest, _Refresher] = weakref.WeakKeyDictionary()
+_REFRESHERS_LOCK = threading.Lock()
+
+
+def _refresher(manifest: Manifest) -> _Refresher:
+    with _REFRESHERS_LOCK:
+        found = _REFRESHERS.get(manifest)
+        if found is None:
+            found = _REFRESHERS[manifest] = _Refresher(manifest)
+        return found
+
+
 def _fetch(
     manifest: Manifest, url: str, dest: str, options: _Options, run: _Run | None = None
 ) -> FetchResult:
     cancel = run.cancel if run is not None else None
-    info = retrying(lambda: stat(url, options.storage_options), options.retry, cancel)
     relative = destination_name(url, options.naming, options.filename)
     fs, folder = filesystem(dest, options.storage_options)
     path = f"{folder.rstrip('/')}/{relative}"
     local = isinstance(fs, LocalFileSystem)
     target = path if local else f"{dest.rstrip('/')}/{relative}"
-    # Releases before sources were recorded put every file directly below dest.
-    legacy = None
-    if options.filename is None and relative != info.filename:
-        legacy = f"{(folder if local else dest).rstrip('/')}/{info.filename}"
     source = source_of(url)
 
-    # Other workers' new commits (only the new log entries are read), so a file one of
-    # them recorded meanwhile is neither downloaded nor recorded again.
-    manifest.refresh()
+    # Other workers' new commits, so a file one of them recorded meanwhile is not
+    # downloaded again. One fetch looks itself; a pass accepts a look shared by its
+    # threads and at most _SKIP_REFRESH_SECONDS old (a file recorded within that window
+    # is downloaded, then found a duplicate by the look in _land: never recorded twice).
+    if run is None:
+        _refresher(manifest).fresh()
+    else:
+        _refresher(manifest).recent(_SKIP_REFRESH_SECONDS)
     _refuse_collision(manifest, target, source)
-    match = None if options.force else _recorded(manifest, info, target, source, legacy)
-    recorded = match[0] if match is not None else None
-    if match is not None and not (
-        options.refetch_missing and not _exists(match[0].filepath, options.storage_options)
-    ):
-        record, rule = match
-        why = f"record {record.checksum[:12]} at {record.filepath}: {rule}"
-        return FetchResult(
-            url, FetchStatus.SKIPPED, record.checksum, record.filepath, 0, reason=why
-        )
-    restore = options.force or recorded is not None
+    info: FileInfo | None = None
+    restore = options.force
+    if _needs_head(manifest, url, target, options):
+        info = retrying(lambda: stat(url, options.storage_options), options.retry, cancel)
+        # Releases before sources were recorded put every file directly below dest.
+        legacy = None
+        if options.filename is None and relative != info.filename:
+            legacy = f"{(folder if local else dest).rstrip('/')}/{info.filename}"
+        match = None if options.force else _recorded(manifest, info, target, source, legacy)
+        if match is not None and not (
+            options.refetch_missing and not _exists(match[0].filepath, options.storage_options)
+        ):
+            record, rule = match
+            why = f"record {record.checksum[:12]} at {record.filepath}: {rule}"
+            return FetchResult(
+                url, FetchStatus.SKIPPED, record.checksum, record.filepath, 0, reason=why
+            )
+        restore = options.force or match is not None
+    announced = False
 
     def attempt() -> FetchResult:
+        nonlocal announced
         if run is not None:
             run.check()
-        with (
-            open_stream(url, info.size, options.storage_options) as stream,
-            StagedFile(fs, path, target) as staged,
-            run.tracking(staged) if run is not None else contextlib.nullcontext(),
-        ):
+        with contextlib.ExitStack() as stack:
+            if info is None:  # the GET's own headers describe the file
+                stream, got = stack.enter_context(open_get(url, options.storage_options))
+            else:
+                stream = stack.enter_context(open_stream(url, info.size, options.storage_options))
+                got = info
+            staged = stack.enter_context(StagedFile(fs, path, target))
+            if run is not None:
+                stack.enter_context(run.tracking(staged))
+                if run.on_bytes is not None and got.size and not announced:
+                    announced = True  # once, whatever the retries
+                    run.on_bytes(0, got.size)
             sink = staged.write if run is None else _checked(staged.write, run)
             digest = hash_stream(stream, sink=sink)
-            check_size(url, info, digest)
+            check_size(url, got, digest)
             return _land(
                 manifest,
                 staged,
                 url,
-                info,
+                got,
                 Digest(digest.checksum, digest.size),
                 source,
                 run,
                 restore=restore,
             )
 
-    if run is not None and run.on_bytes is not None and info.size:
-        run.on_bytes(0, info.size)  # once, whatever the retries
     return retrying(attempt, options.retry, cancel)
+
+
+def _needs_head(manifest: Manifest, url: str, target: str, options: _Options) -> bool:
+    """Whether to ask for ``url``'s headers before downloading it: only when a record
+    could make it a skip (one of its name, here or where old releases put it). Otherwise
+    an HTTP download is one GET, whose response headers are recorded; other stores are
+    asked first, since their reads say less."""
+    if not answers_get_headers(url):
+        return True
+    if options.force:
+        return False  # nothing is skipped
+    name = remote_path(url)[1].rsplit("/", 1)[-1]
+    if not name:
+        return True  # stat says why there is no file to fetch
+    return bool(manifest.find(_name(target)) or manifest.find(name))
 
 
 def _exists(location: str, storage_options: StorageOptions | None) -> bool:
@@ -391,7 +580,9 @@ def _land(
     (or being recorded by another thread): then discard it and say "duplicate" -- or,
     with ``restore``, if they are recorded at this very place, put them back there."""
     checksum, size = digest
-    manifest.refresh()  # someone may have recorded these bytes while we downloaded
+    # Someone may have recorded these bytes while we downloaded: a look that began after
+    # the download (shared with threads landing at the same time).
+    _refresher(manifest).fresh()
     if restore:
         known = manifest.get(checksum)
         if known is not None and known.filepath == staged.url:
@@ -420,7 +611,10 @@ def _land(
             run.check()  # the last point where an interrupted run leaves nothing
         staged.commit()
         params = params_of(info, digest, location=staged.url)
-        record = manifest.add_record({**params, "filename": _name(staged.url), "source": source})
+        params = {**params, "filename": _name(staged.url), "source": source}
+        # In a pass, one commit for the files that land together.
+        commit = manifest.add_record if run is None else run.commits(manifest).add
+        record = commit(params)
     finally:
         with _CLAIMS_LOCK:
             claims.discard(checksum)
@@ -450,8 +644,15 @@ def fetch_many(
 
     A URL listed twice is fetched once. URLs whose destinations would be the same path
     fail with a :class:`DestinationConflictError` message (all but the first of them)
-    before anything is downloaded. Each file is recorded as it lands (one commit each), so
-    a run killed halfway keeps what it downloaded.
+    before anything is downloaded. Each file is recorded as it lands, so a run killed
+    halfway keeps what it downloaded: files that land while the previous commit is being
+    written share the next one, and a file is reported downloaded only once the commit
+    holding its record has landed (if that commit fails, so do its files).
+
+    The threads share their looks at other writers' commits: a skip is decided on a look
+    at most a second old (a file recorded within that second may be downloaded again,
+    and is then a duplicate), and the look before recording starts after the download
+    ended, so a file is never recorded twice.
 
     Interrupted (``KeyboardInterrupt`` in the calling thread): no further download starts,
     downloads in flight stop between chunks within about a second and leave no temporary

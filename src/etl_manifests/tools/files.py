@@ -62,10 +62,12 @@ __all__ = [
     "FileInfo",
     "StorageOptions",
     "TransferRetry",
+    "answers_get_headers",
     "check_file_name",
     "filesystem",
     "location",
     "no_secrets",
+    "open_get",
     "open_stream",
     "redact",
     "remote_path",
@@ -270,6 +272,65 @@ def open_stream(
     finally:
         with suppress(Exception):  # closing a broken connection must not hide why it broke
             handle.close()
+
+
+def answers_get_headers(urlpath: str) -> bool:
+    """Whether :func:`open_get` can tell ``urlpath``'s headers from its download alone
+    (HTTP and HTTPS), so that no HEAD is needed when nothing could be skipped."""
+    match = _SCHEME.match(urlpath)
+    return match is not None and match.group(1).lower() in ("http", "https")
+
+
+@contextmanager
+def open_get(
+    urlpath: str, storage_options: StorageOptions | None = None
+) -> Iterator[tuple[Readable, FileInfo]]:
+    """One streaming GET of an HTTP(S) ``urlpath`` and what its response headers say
+    (as :func:`stat` would from a HEAD), without asking for them first.
+
+    :raises NotFoundError: and :class:`TransferError`, as :func:`open_stream`.
+    """
+    fs, path = filesystem(urlpath, storage_options)
+    handle: Any = None
+    with _translated(urlpath):
+        # fsspec turns a GET's 404 (and only that status) into FileNotFoundError, which
+        # is said here as a HEAD's 404 is; raised outside the handler, so that no
+        # context carries the URL.
+        with suppress(FileNotFoundError):
+            # fsspec asks for the size (a HEAD) unless it is given one; a streaming read
+            # (block_size 0) never uses it, so any true value saves that request.
+            handle = fs.open(path, "rb", block_size=0, size=1)
+        if handle is None:
+            raise _from_status(redact(urlpath), _NotFound())
+    try:
+        headers = handle.r.headers
+        yield _Stream(handle, urlpath), _info_of(fs, urlpath, path, headers)
+    finally:
+        with suppress(Exception):
+            handle.close()
+
+
+class _NotFound:
+    status = 404
+    headers: Mapping[str, str] = {}
+
+
+def _info_of(
+    fs: AbstractFileSystem, urlpath: str, path: str, headers: Mapping[str, str]
+) -> FileInfo:
+    """A response's headers read as fsspec reads a HEAD's (see :func:`stat`)."""
+    size = None
+    if "Content-Length" in headers and headers.get("Content-Encoding", "") in ("", "identity"):
+        size = int(headers["Content-Length"])
+    content_type = headers.get("Content-Type")
+    return FileInfo(
+        location=location(fs, urlpath, path),
+        filename=_filename(urlpath),
+        size=size,
+        etag=headers.get("ETag") or None,
+        last_modified=headers.get("Last-Modified") or None,
+        content_type=content_type.partition(";")[0] if content_type else None,
+    )
 
 
 class _Stream:
