@@ -39,8 +39,6 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
@@ -64,6 +62,7 @@ from .files import (
     answers_get_headers,
     check_file_name,
     filesystem,
+    http_date,
     no_secrets,
     open_get,
     open_stream,
@@ -867,10 +866,5 @@ def _rule(info: FileInfo, record: ManifestRecord) -> str | None:
 
 def _racy(last_modified: str, record: ManifestRecord) -> bool:
     """Whether ``last_modified`` is too close to the record's time to prove anything."""
-    try:
-        when = parsedate_to_datetime(last_modified)
-    except (TypeError, ValueError):
-        return True
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (record.updated_at - when).total_seconds() < _RACY_SECONDS
+    when = http_date(last_modified)
+    return when is None or (record.updated_at - when).total_seconds() < _RACY_SECONDS

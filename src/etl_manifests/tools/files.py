@@ -517,13 +517,17 @@ def _retry_after(value: object) -> float | None:
     text = value.strip()
     if text.isdigit():
         return float(text)
+    when = http_date(text)
+    return None if when is None else max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def http_date(text: str) -> datetime | None:
+    """An HTTP date (``Last-Modified``, ``Retry-After``) as an aware datetime, or ``None``."""
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
